@@ -1,0 +1,144 @@
+"""Reproductions of the errors on the troubleshooting page, and their fixes.
+
+Each ``*_broken`` function triggers one error exactly as TensorFlow raises it;
+the matching ``*_fixed`` function does the same job the right way. Run
+``python troubleshooting.py`` to see every message and every fix. Needs only the
+standard library, NumPy and TensorFlow.
+"""
+
+# --8<-- [start:setup]
+import contextlib
+import os
+import shutil
+import tempfile
+
+# Hide TensorFlow's C++ start-up notices (oneDNN, CPU features) before import.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import tensorflow as tf
+
+ROW_SPEC = tf.TensorSpec(shape=(2,), dtype=tf.float32)
+PATH_SPEC = tf.TensorSpec(shape=(), dtype=tf.string)
+
+
+@contextlib.contextmanager
+def two_files():
+    """Two tiny float32 .npy files (rows [0, 0], [1, 1] and [10, 10], [11, 11])."""
+    folder = tempfile.mkdtemp(prefix="genpipe-trouble-")
+    try:
+        paths = []
+        for f in range(2):
+            path = os.path.join(folder, f"part-{f}.npy")
+            np.save(path, np.repeat(10 * f + np.arange(2.0, dtype=np.float32)[:, None], 2, axis=1))
+            paths.append(path)
+        yield paths
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def path_source(paths):
+    return tf.data.Dataset.from_generator(lambda: iter(paths), output_signature=PATH_SPEC)
+# --8<-- [end:setup]
+
+
+# --8<-- [start:decode_broken]
+def decode_at_trace_broken(paths):
+    """Calls ``.decode()`` on the path inside the interleave function."""
+    return path_source(paths).interleave(
+        lambda path: tf.data.Dataset.from_tensor_slices(np.load(path.decode()))
+    )
+
+
+def decode_at_run_broken(paths):
+    """Hides the same call in a lambda that ``from_generator`` runs later."""
+    def rows(path_str):
+        yield from np.load(path_str)
+
+    dataset = path_source(paths).interleave(
+        lambda path: tf.data.Dataset.from_generator(
+            lambda: rows(path.decode()), output_signature=ROW_SPEC
+        )
+    )
+    return list(dataset)  # the error surfaces here, while iterating
+# --8<-- [end:decode_broken]
+
+
+# --8<-- [start:decode_fixed]
+def _rows(path):  # receives bytes: from_generator passes args as NumPy values
+    yield from np.load(os.fsdecode(path), allow_pickle=False)
+
+
+def decode_fixed(paths):
+    """Pass the tensor through ``args``; Python sees its value at run time."""
+    dataset = path_source(paths).interleave(
+        lambda path: tf.data.Dataset.from_generator(
+            _rows, args=(path,), output_signature=ROW_SPEC
+        ),
+        cycle_length=2,
+    )
+    return [row.tolist() for row in dataset.as_numpy_iterator()]
+# --8<-- [end:decode_fixed]
+
+
+# --8<-- [start:callable_broken]
+def generator_object_broken():
+    """Passes a generator *object* where a generator *function* is required."""
+    def count():
+        yield from range(3)
+
+    return tf.data.Dataset.from_generator(
+        count(), output_signature=tf.TensorSpec(shape=(), dtype=tf.int64)
+    )
+# --8<-- [end:callable_broken]
+
+
+# --8<-- [start:callable_fixed]
+def generator_function_fixed():
+    """Passes the function; TensorFlow calls it for every new iterator."""
+    def count():
+        yield from range(3)
+
+    dataset = tf.data.Dataset.from_generator(
+        count, output_signature=tf.TensorSpec(shape=(), dtype=tf.int64)
+    )
+    first_epoch = [int(x) for x in dataset]
+    second_epoch = [int(x) for x in dataset]  # a fresh generator: not empty
+    return first_epoch, second_epoch
+# --8<-- [end:callable_fixed]
+
+
+def last_line(error):
+    """The line a user searches for: the final ``Type: message`` line.
+
+    TensorFlow prefixes errors raised while tracing with ``in user code:`` and a
+    traceback, and wraps errors raised inside a ``py_func`` in a
+    ``tf.errors.UnknownError`` whose text ends with node names; the original
+    exception's line is the last line that starts with an exception type.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if head.isidentifier() and head.endswith(("Error", "Exception")):
+            return line
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}"
+
+
+def main():
+    with two_files() as paths:
+        for broken in (decode_at_trace_broken, decode_at_run_broken):
+            try:
+                broken(paths)
+            except (AttributeError, tf.errors.UnknownError) as error:
+                print(f"{broken.__name__}: {type(error).__name__}")
+                print("   ", last_line(error))
+        print("decode_fixed:", decode_fixed(paths))
+    try:
+        generator_object_broken()
+    except TypeError as error:
+        print("generator_object_broken: TypeError:", error)
+    print("generator_function_fixed:", generator_function_fixed())
+
+
+if __name__ == "__main__":
+    main()

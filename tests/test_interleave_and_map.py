@@ -1,0 +1,55 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recipes.interleave_and_map import COLS, fused, label_of, labelled_files, separate
+
+
+def elements(dataset):
+    return [(row.tolist(), int(label)) for row, label in dataset.as_numpy_iterator()]
+
+
+def numpy_normalize(rows):
+    return (rows - rows.mean(axis=-1, keepdims=True)) / np.abs(rows).max(axis=-1, keepdims=True)
+
+
+def test_files_and_labels():
+    with labelled_files(num_files=3, rows_per_file=2, num_classes=2) as paths:
+        folder = os.path.dirname(paths[0])
+        assert [os.path.basename(p) for p in paths] == [
+            "label-0-part-000.f32", "label-1-part-001.f32", "label-0-part-002.f32"]
+        assert [int(label_of(tf.constant(p))) for p in paths] == [0, 1, 0]
+        assert np.fromfile(paths[2], dtype="<f4").reshape(-1, COLS).tolist() == [[20, 21, 22], [21, 22, 23]]
+    assert not os.path.exists(folder)
+
+
+@pytest.mark.parametrize("num_files, rows_per_file", [(1, 1), (3, 2), (5, 7)])
+def test_fused_and_separate_are_identical(num_files, rows_per_file):
+    with labelled_files(num_files, rows_per_file, num_classes=3) as paths:
+        a = elements(fused(paths))
+        b = elements(separate(paths))
+        c = elements(separate(paths, batch_size=4))
+    assert len(a) == num_files * rows_per_file
+    assert a == b
+    assert [label for _, label in a] == [label for _, label in c]
+    np.testing.assert_allclose([row for row, _ in a], [row for row, _ in c], rtol=1e-6)
+
+
+def test_exact_order_values_and_spec():
+    with labelled_files(num_files=3, rows_per_file=2, num_classes=3) as paths:
+        ds = fused(paths, cycle_length=2)
+        assert ds.element_spec == (tf.TensorSpec((COLS,), tf.float32), tf.TensorSpec((), tf.int32))
+        got = elements(ds)
+    starts = [0, 10, 1, 11, 20, 21]  # round robin over files 0 and 1, then file 2
+    raw = np.array([[s, s + 1, s + 2] for s in starts], dtype=np.float32)
+    np.testing.assert_allclose([row for row, _ in got], numpy_normalize(raw), rtol=1e-6)
+    assert [label for _, label in got] == [0, 1, 0, 1, 2, 2]
+
+
+@pytest.mark.parametrize("kwargs", [{"num_files": 0}, {"rows_per_file": 0}, {"num_classes": -1}])
+def test_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        with labelled_files(**kwargs):
+            pass

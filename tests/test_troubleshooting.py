@@ -1,0 +1,62 @@
+"""Each troubleshooting entry: the error is raised, and the page quotes it verbatim."""
+
+import re
+
+import pytest
+import tensorflow as tf
+
+from recipes import troubleshooting as t
+from tests.pages import DOCS, markdown_fences
+
+PAGE = DOCS / "reference" / "troubleshooting.md"
+
+
+def quoted_messages():
+    """The ```text blocks that directly follow an entry's heading."""
+    text = PAGE.read_text(encoding="utf-8")
+    return re.findall(r"^## .*\n\n```text\n(.+)\n```", text, flags=re.MULTILINE)
+
+
+def test_page_quotes_exactly_the_messages_the_tests_raise():
+    assert quoted_messages() == [
+        "AttributeError: 'SymbolicTensor' object has no attribute 'decode'",
+        "TypeError: `generator` must be a Python callable.",
+    ]
+
+
+def test_decode_at_trace_time():
+    with t.two_files() as paths:
+        with pytest.raises(AttributeError) as info:
+            t.decode_at_trace_broken(paths)
+    assert str(info.value).lstrip().startswith("in user code:")
+    assert t.last_line(info.value) == quoted_messages()[0]
+
+
+def test_decode_at_run_time():
+    with t.two_files() as paths:
+        with pytest.raises(tf.errors.UnknownError) as info:
+            t.decode_at_run_broken(paths)
+    assert t.last_line(info.value) == quoted_messages()[0]
+
+
+def test_decode_fixed_delivers_every_row_once_in_order():
+    with t.two_files() as paths:
+        assert t.decode_fixed(paths) == [[0.0, 0.0], [10.0, 10.0], [1.0, 1.0], [11.0, 11.0]]
+
+
+def test_generator_object():
+    with pytest.raises(TypeError) as info:
+        t.generator_object_broken()
+    assert f"TypeError: {info.value}" == quoted_messages()[1]
+
+
+def test_generator_function_gives_a_fresh_generator_per_epoch():
+    assert t.generator_function_fixed() == ([0, 1, 2], [0, 1, 2])
+
+
+def test_every_entry_has_an_anchor_and_a_reproduction():
+    headings = [line for line in PAGE.read_text().splitlines() if line.startswith("## `")]
+    assert len(headings) == len(quoted_messages())
+    assert all(re.search(r"\{ #[a-z0-9-]+ \}$", h) for h in headings)
+    plain = [body for info, body in markdown_fences(PAGE) if info == "python"]
+    assert len(plain) >= 2 * len(headings)
