@@ -1,0 +1,59 @@
+"""The README's two commands: CI runs the test one verbatim, and serve serves."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from tests.pages import ROOT, markdown_fences
+
+
+def readme_commands():
+    for info, body in markdown_fences(ROOT / "README.md"):
+        if info == "console":
+            return [line[2:] for line in body.splitlines() if line.startswith("$ ")]
+    raise AssertionError("README.md has no console block")
+
+
+def test_readme_has_exactly_a_serve_and_a_test_command():
+    assert readme_commands() == ["python3 tasks.py serve", "python3 tasks.py test"]
+
+
+def test_ci_runs_the_readme_test_command_word_for_word():
+    lines = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert readme_commands()[1] in lines
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_command_serves_the_site_on_loopback():
+    port = _free_port()
+    # tasks.py passes extra arguments on; a second --dev-addr overrides the default port.
+    args = readme_commands()[0].split()[1:] + ["--dev-addr", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                    body = page.read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None, "the serve command exited early"
+                assert time.monotonic() < deadline, "the site was not served within 120 s"
+                time.sleep(0.5)
+        assert "<title>Generator Pipelines</title>" in body
+        assert "Which pattern fits your bottleneck?" in body
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
