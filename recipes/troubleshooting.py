@@ -9,6 +9,7 @@ standard library, NumPy and TensorFlow.
 # --8<-- [start:setup]
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 
@@ -108,20 +109,81 @@ def generator_function_fixed():
 # --8<-- [end:callable_fixed]
 
 
+# --8<-- [start:cardinality_broken]
+def cardinality_mismatch_broken():
+    """Declares 5 elements for a generator that yields 3."""
+    three = tf.data.Dataset.from_generator(
+        lambda: iter(range(3)), output_signature=tf.TensorSpec(shape=(), dtype=tf.int64)
+    )
+    return list(three.apply(tf.data.experimental.assert_cardinality(5)))
+# --8<-- [end:cardinality_broken]
+
+
+# --8<-- [start:cardinality_fixed]
+def cardinality_fixed():
+    """Counts what the generator really yields, then declares that."""
+    def three():
+        yield from range(3)
+
+    spec = tf.TensorSpec(shape=(), dtype=tf.int64)
+    dataset = tf.data.Dataset.from_generator(three, output_signature=spec)
+    length = sum(1 for _ in three())  # or the length your source reports
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(length))
+    return int(dataset.cardinality()), [int(x) for x in dataset]
+# --8<-- [end:cardinality_fixed]
+
+
+# --8<-- [start:shape_broken]
+def shape_mismatch_broken():
+    """Yields rows of 4 values where the signature promises 3."""
+    def rows():
+        yield np.zeros(4, dtype=np.float32)
+
+    spec = tf.TensorSpec(shape=(3,), dtype=tf.float32)
+    return list(tf.data.Dataset.from_generator(rows, output_signature=spec))
+
+
+def dtype_mismatch_broken():
+    """Yields a string where the signature promises an int32."""
+    def labels():
+        yield "cat"
+
+    spec = tf.TensorSpec(shape=(), dtype=tf.int32)
+    return list(tf.data.Dataset.from_generator(labels, output_signature=spec))
+# --8<-- [end:shape_broken]
+
+
+# --8<-- [start:shape_fixed]
+def shape_and_dtype_fixed():
+    """Variable lengths as ``None`` in the spec; labels mapped to ints first."""
+    classes = {"cat": 0, "dog": 1}
+
+    def rows():
+        yield np.zeros(4, dtype=np.float32), classes["cat"]
+        yield np.ones(2, dtype=np.float32), classes["dog"]
+
+    spec = (tf.TensorSpec(shape=(None,), dtype=tf.float32), tf.TensorSpec(shape=(), dtype=tf.int32))
+    return [(row.shape[0], int(label)) for row, label in tf.data.Dataset.from_generator(rows, output_signature=spec)]
+# --8<-- [end:shape_fixed]
+
+
 def last_line(error):
-    """The line a user searches for: the final ``Type: message`` line.
+    """The line a user searches for: ``Type: message``, without TensorFlow's wrapping.
 
     TensorFlow prefixes errors raised while tracing with ``in user code:`` and a
-    traceback, and wraps errors raised inside a ``py_func`` in a
-    ``tf.errors.UnknownError`` whose text ends with node names; the original
-    exception's line is the last line that starts with an exception type.
+    traceback; it wraps errors raised inside a ``py_func`` in an ``OpError``
+    whose text holds the original traceback; and it frames its own runtime
+    errors as ``{{function_node ...}} message [Op:IteratorGetNext] name:``.
     """
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in reversed(lines):
         head = line.split(":", 1)[0]
         if head.isidentifier() and head.endswith(("Error", "Exception")):
             return line
-    return f"{type(error).__name__}: {lines[-1] if lines else ''}"
+    core = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[0] if lines else "")
+    core = re.sub(r"\s*\[Op:\w+\].*$", "", core)
+    return f"{type(error).__name__}: {core}"
 
 
 def main():
@@ -138,6 +200,14 @@ def main():
     except TypeError as error:
         print("generator_object_broken: TypeError:", error)
     print("generator_function_fixed:", generator_function_fixed())
+    for broken in (cardinality_mismatch_broken, shape_mismatch_broken, dtype_mismatch_broken):
+        try:
+            broken()
+        except tf.errors.OpError as error:
+            print(f"{broken.__name__}: {type(error).__name__}")
+            print("   ", last_line(error))
+    print("cardinality_fixed:", cardinality_fixed())
+    print("shape_and_dtype_fixed:", shape_and_dtype_fixed())
 
 
 if __name__ == "__main__":

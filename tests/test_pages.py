@@ -11,7 +11,11 @@ from tests.pages import (
     markdown_fences, run_python,
 )
 
-RECIPE_MODULES = sorted(p.stem for p in (ROOT / "recipes").glob("*.py") if not p.name.startswith("_"))
+TOOLING = {"bench", "bench_peers"}  # the benchmark command: tested in tests/test_bench.py
+RECIPE_MODULES = sorted(
+    p.stem for p in (ROOT / "recipes").glob("*.py")
+    if not p.name.startswith("_") and p.stem not in TOOLING
+)
 RECIPE_PAGES = sorted(
     str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md") if p.stem in RECIPE_MODULES
 )
@@ -90,7 +94,9 @@ def test_rendered_python_blocks_run_in_page_order(page, built_site):
     assert code, f"{page}: no python blocks rendered"
     assert any(b.title for b in blocks if b.lang == "python"), f"{page}: no included recipe code rendered"
     shown = "".join(b.text for b in blocks if b.expected_output)
-    proc = run_python(["-"], cwd=ROOT, stdin="\n".join(code))
+    # `-c`, like a reader pasting into an interactive interpreter: the code has
+    # no file, so spawned worker processes do not try to re-import it.
+    proc = run_python(["-c", "\n".join(code)], cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert proc.stdout == shown
 
@@ -105,3 +111,9 @@ def test_site_has_no_third_party_assets(built_site):
                 continue
             offenders.append(f"{html.relative_to(built_site)}: {m.group(0)}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_api_reference_covers_every_recipe():
+    api = (DOCS / "reference" / "api.md").read_text(encoding="utf-8")
+    missing = [stem for stem in RECIPE_MODULES if f"::: recipes.{stem}\n" not in api + "\n"]
+    assert not missing, f"docs/reference/api.md lacks {missing}"

@@ -21,6 +21,8 @@ def test_page_quotes_exactly_the_messages_the_tests_raise():
     assert quoted_messages() == [
         "AttributeError: 'SymbolicTensor' object has no attribute 'decode'",
         "TypeError: `generator` must be a Python callable.",
+        "FailedPreconditionError: Input dataset was expected to contain 5 elements but contained only 3 elements.",
+        "TypeError: `generator` yielded an element of shape (4,) where an element of shape (3,) was expected.",
     ]
 
 
@@ -60,3 +62,23 @@ def test_every_entry_has_an_anchor_and_a_reproduction():
     assert all(re.search(r"\{ #[a-z0-9-]+ \}$", h) for h in headings)
     plain = [body for info, body in markdown_fences(PAGE) if info == "python"]
     assert len(plain) >= 2 * len(headings)
+
+
+def test_cardinality_mismatch():
+    with pytest.raises(tf.errors.FailedPreconditionError) as info:
+        t.cardinality_mismatch_broken()
+    assert t.last_line(info.value) == quoted_messages()[2]
+    assert t.cardinality_fixed() == (3, [0, 1, 2])
+
+
+def test_shape_and_dtype_mismatch():
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        t.shape_mismatch_broken()
+    assert t.last_line(info.value) == quoted_messages()[3]
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        t.dtype_mismatch_broken()
+    related = ("TypeError: `generator` yielded an element that could not be converted to the "
+               "expected type. The expected type was int32, but the yielded element was cat.")
+    assert t.last_line(info.value) == related
+    assert related[len("TypeError: "):] in PAGE.read_text()
+    assert t.shape_and_dtype_fixed() == [(4, 0), (2, 1)]

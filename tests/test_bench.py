@@ -1,0 +1,103 @@
+"""The benchmark command: structure of its results and exactly-once delivery.
+
+No test here asserts a time or a speed: the machine is shared. The quick mode
+runs for real, so every pattern is exercised and checked for delivering each
+element exactly once.
+"""
+
+import json
+import re
+
+import pytest
+
+from recipes import bench
+from tests.pages import DOCS, ROOT, run_python
+
+RESULTS = DOCS / "assets" / "bench" / "results.json"
+ROW_KEYS = {"workload", "pattern", "label", "recommended", "peer", "params", "elements_per_s",
+            "ratio_to_naive", "ratio_to_limit", "elements_checked", "first_element_s", "repetitions"}
+
+
+def check_report(report, mode, reps):
+    assert report["mode"] == mode
+    assert report["command"].startswith("python -m recipes.bench")
+    assert report["machine"]["cores"] >= 1 and report["machine"]["cpu_model"]
+    assert {"tensorflow", "numpy", "torch", "grain"} <= set(report["versions"])
+    assert report["parameters"]["max_shards"] == 16
+    rows = report["results"]
+    assert {r["workload"] for r in rows} == {"A", "B", "C", "D"}
+    for row in rows:
+        assert set(row) == ROW_KEYS, row
+        assert row["repetitions"] == reps
+        assert row["elements_per_s"] > 0
+        assert row["ratio_to_limit"] > 0
+        if row["pattern"] == "limit":
+            assert row["ratio_to_naive"] is None and row["ratio_to_limit"] == 1.0
+        else:
+            assert row["ratio_to_naive"] > 0
+            assert row["elements_checked"] >= reps * 40, "every pattern delivered and was checked"
+    for w in "ABCD":
+        names = [r["pattern"] for r in rows if r["workload"] == w]
+        assert names[0] == "naive" and names[-1] == "limit"
+        assert len(names) == len(set(names))
+        assert sum(r["recommended"] for r in rows if r["workload"] == w) == 1
+        naive = next(r for r in rows if r["workload"] == w and r["pattern"] == "naive")
+        assert naive["ratio_to_naive"] == pytest.approx(1.0)
+        own = [r["pattern"] for r in rows if r["workload"] == w and not r["peer"]][:-1]
+        assert own == [p.name for p in bench.patterns_for(w, quick=(mode == "quick"))]
+    installed = {k for k in ("torch", "grain") if report["versions"][k]}
+    for s in report["skipped_peers"]:
+        assert s["peer"] not in installed or s["workload"] == "D"
+        assert s["reason"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    proc = run_python(["-m", "recipes.bench", "--quick", "--json", str(out / "r.json"),
+                       "--plot", str(out / "plots")], cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc, json.loads((out / "r.json").read_text()), out
+
+
+def test_quick_mode_results_have_the_documented_structure(quick_run):
+    _, report, _ = quick_run
+    check_report(report, "quick", reps=3)
+
+
+def test_quick_mode_prints_a_table_and_says_which_peers_were_skipped(quick_run):
+    proc, report, _ = quick_run
+    assert proc.stdout.splitlines()[0].split() == ["class", "pattern", "elements/s", "x", "naive",
+                                                   "x", "limit", "1st", "(s)"]
+    for s in report["skipped_peers"]:
+        assert f"skipped peer {s['peer']} for class {s['workload']}: {s['reason']}" in proc.stdout
+    assert re.search(r"\] \d+/\d+ done", proc.stderr), "the progress bar reached the end"
+
+
+def test_quick_mode_writes_one_chart_per_class(quick_run):
+    *_, out = quick_run
+    charts = sorted(p.name for p in (out / "plots").iterdir())
+    assert charts == ["class_A.svg", "class_B.svg", "class_C.svg", "class_D.svg"]
+    assert all((out / "plots" / c).read_text().lstrip().startswith("<?xml") for c in charts)
+
+
+def test_committed_results_are_a_full_run_with_charts():
+    report = json.loads(RESULTS.read_text())
+    check_report(report, "full", reps=5)
+    for w in "ABCD":
+        assert (RESULTS.parent / f"class_{w}.svg").is_file()
+
+
+def test_consume_rejects_a_missing_or_duplicated_element():
+    assert bench.consume(iter([2, 0, 1]), 3)[0] >= 0
+    with pytest.raises(AssertionError, match="each of 0..2 once"):
+        bench.consume(iter([0, 1, 1]), 3)
+    with pytest.raises(AssertionError, match="each of 0..2 once"):
+        bench.consume(iter([0, 1]), 3)
+
+
+def test_bad_arguments_are_rejected():
+    proc = run_python(["-m", "recipes.bench", "--only", "Z"], cwd=ROOT)
+    assert proc.returncode == 2 and "unknown workload class ['Z']" in proc.stderr
+    proc = run_python(["-m", "recipes.bench", "--reps", "0"], cwd=ROOT)
+    assert proc.returncode == 2 and "--reps must be at least 1" in proc.stderr
