@@ -448,7 +448,7 @@ def progress(done, total, text):
 def run(workloads, quick, reps=None):
     from recipes import bench_peers
     reps = reps or (3 if quick else 5)
-    target_s = 0.25 if quick else 0.8
+    target_s = 0.25 if quick else 2.0
     limit_n = 100 if quick else 300
     results, skipped = [], []
     plan = {w: patterns_for(w, quick) for w in workloads}
