@@ -23,10 +23,12 @@ TensorFlow is imported inside functions: process-pool workers started with
 
 import argparse
 import concurrent.futures as cf
+import gc
 import json
 import multiprocessing
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -398,6 +400,12 @@ def limit_rate(workload, n):
     return parallel * bare_rate(workload, n)
 
 
+def settle():
+    """Let the previous pattern's threads and processes wind down first."""
+    gc.collect()
+    time.sleep(0.3)
+
+
 def run_pattern(pattern, target_s, n=None, max_n=40_000):
     """Measure one pattern; without ``n``, first size the run to ``target_s``.
 
@@ -468,7 +476,10 @@ def run(workloads, quick, reps=None):
             limit = limit_rate(w, limit_n)
             done += 1
             rates = {}
-            for pattern in plan[w]:
+            order = list(plan[w])
+            random.Random(rep).shuffle(order)  # no pattern always runs right after another
+            for pattern in order:
+                settle()
                 progress(done, total, f"{w}: {pattern.name} (rep {rep + 1}/{reps})")
                 sized = per_rep[0][1][pattern.name][1] if per_rep else None  # same n every rep
                 rates[pattern.name] = run_pattern(pattern, target_s, n=sized)
