@@ -167,6 +167,43 @@ def shape_and_dtype_fixed():
 # --8<-- [end:shape_fixed]
 
 
+# --8<-- [start:checkpoint_broken]
+def checkpoint_generator_broken():
+    """Saves the position of an iterator over a ``from_generator`` dataset."""
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(range(5)), output_signature=tf.TensorSpec(shape=(), dtype=tf.int64)
+    )
+    iterator = iter(dataset)
+    next(iterator)
+    folder = tempfile.mkdtemp(prefix="genpipe-trouble-")
+    try:
+        tf.train.Checkpoint(iterator=iterator).save(os.path.join(folder, "input"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+# --8<-- [end:checkpoint_broken]
+
+
+# --8<-- [start:checkpoint_fixed]
+def checkpoint_range_fixed():
+    """Record numbers from ``Dataset.range``, read by a stateless numpy_function."""
+    def read(i):
+        return np.int64(i) * 10  # depends on i only
+
+    dataset = tf.data.Dataset.range(5).map(
+        lambda i: tf.numpy_function(read, [i], tf.int64, stateful=False))
+    iterator = iter(dataset)
+    next(iterator)
+    folder = tempfile.mkdtemp(prefix="genpipe-trouble-")
+    try:
+        path = tf.train.Checkpoint(iterator=iterator).save(os.path.join(folder, "input"))
+        resumed = iter(dataset)
+        tf.train.Checkpoint(iterator=resumed).restore(path)
+        return [int(x) for x in resumed]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+# --8<-- [end:checkpoint_fixed]
+
+
 def last_line(error):
     """The line a user searches for: ``Type: message``, without TensorFlow's wrapping.
 
@@ -200,7 +237,8 @@ def main():
     except TypeError as error:
         print("generator_object_broken: TypeError:", error)
     print("generator_function_fixed:", generator_function_fixed())
-    for broken in (cardinality_mismatch_broken, shape_mismatch_broken, dtype_mismatch_broken):
+    for broken in (cardinality_mismatch_broken, shape_mismatch_broken, dtype_mismatch_broken,
+                   checkpoint_generator_broken):
         try:
             broken()
         except tf.errors.OpError as error:
@@ -208,6 +246,7 @@ def main():
             print("   ", last_line(error))
     print("cardinality_fixed:", cardinality_fixed())
     print("shape_and_dtype_fixed:", shape_and_dtype_fixed())
+    print("checkpoint_range_fixed:", checkpoint_range_fixed())
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ def test_page_quotes_exactly_the_messages_the_tests_raise():
         "TypeError: `generator` must be a Python callable.",
         "FailedPreconditionError: Input dataset was expected to contain 5 elements but contained only 3 elements.",
         "TypeError: `generator` yielded an element of shape (4,) where an element of shape (3,) was expected.",
+        "FailedPreconditionError: PyFunc is stateful.",
     ]
 
 
@@ -82,3 +83,10 @@ def test_shape_and_dtype_mismatch():
     assert t.last_line(info.value) == related
     assert related[len("TypeError: "):] in PAGE.read_text()
     assert t.shape_and_dtype_fixed() == [(4, 0), (2, 1)]
+
+
+def test_checkpointing_a_generator():
+    with pytest.raises(tf.errors.FailedPreconditionError) as info:
+        t.checkpoint_generator_broken()
+    assert t.last_line(info.value) == quoted_messages()[4]
+    assert t.checkpoint_range_fixed() == [10, 20, 30, 40]

@@ -1,0 +1,62 @@
+from collections import Counter
+
+import pytest
+import tensorflow as tf
+
+from recipes.checkpoint_resume import (
+    checkpoint_folder, first_ids, generator_pipeline, read_record, restore_position,
+    resumable_pipeline, save_position,
+)
+
+
+def test_records_are_pure_functions_of_their_number():
+    assert read_record(3).tolist() == [3, 9] and read_record(3).tolist() == read_record(3).tolist()
+
+
+@pytest.mark.parametrize("steps_before_save", [0, 1, 3, 6])
+def test_restore_continues_exactly_after_the_save_point(steps_before_save):
+    dataset = resumable_pipeline(num_records=25, batch_size=4)
+    with checkpoint_folder() as folder:
+        iterator = iter(dataset)
+        before = first_ids([next(iterator) for _ in range(steps_before_save)])
+        path = save_position(iterator, folder)
+        after = first_ids(list(iterator))
+        resumed = first_ids(list(restore_position(dataset, path)))
+    assert resumed == after
+    flat = [i for batch in before + resumed for i in batch]
+    assert Counter(flat) == Counter(range(25)), "each record exactly once across the restart"
+
+
+def test_values_survive_the_restart():
+    dataset = resumable_pipeline(num_records=10, batch_size=5)
+    with checkpoint_folder() as folder:
+        iterator = iter(dataset)
+        next(iterator)
+        path = save_position(iterator, folder)
+        batch = next(restore_position(dataset, path)).numpy()
+    assert batch.shape == (5, 2)
+    assert all(row[1] == row[0] ** 2 for row in batch.tolist())
+
+
+def test_generator_pipeline_cannot_be_checkpointed():
+    iterator = iter(generator_pipeline())
+    next(iterator)
+    with checkpoint_folder() as folder:
+        with pytest.raises(tf.errors.FailedPreconditionError, match="PyFunc is stateful."):
+            save_position(iterator, folder)
+
+
+def test_relaxed_policy_changes_only_the_message():
+    options = tf.data.Options()
+    options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
+    iterator = iter(generator_pipeline().with_options(options))
+    next(iterator)
+    with checkpoint_folder() as folder:
+        with pytest.raises(tf.errors.UnimplementedError, match="GeneratorDataset does not support checkpointing."):
+            save_position(iterator, folder)
+
+
+@pytest.mark.parametrize("kwargs, name", [({"num_records": 0}, "num_records"), ({"batch_size": -1}, "batch_size")])
+def test_bad_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        resumable_pipeline(**kwargs)
