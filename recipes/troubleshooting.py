@@ -204,6 +204,42 @@ def checkpoint_range_fixed():
 # --8<-- [end:checkpoint_fixed]
 
 
+# --8<-- [start:ran_out_broken]
+def _fit_caught_warnings(dataset):
+    import warnings
+
+    model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(dataset, epochs=2, shuffle=False, verbose=0)
+    return [str(w.message) for w in caught]
+
+
+def _pairs():
+    for i in range(8):
+        yield np.full(2, i, dtype=np.float32), np.float32(i)
+
+
+PAIR_SPEC = (tf.TensorSpec(shape=(2,), dtype=tf.float32), tf.TensorSpec(shape=(), dtype=tf.float32))
+
+
+def ran_out_of_data_broken():
+    """Trains on a finite generator whose length Keras cannot know."""
+    dataset = tf.data.Dataset.from_generator(_pairs, output_signature=PAIR_SPEC).batch(4)
+    return [m for m in _fit_caught_warnings(dataset) if "ran out of data" in m]
+# --8<-- [end:ran_out_broken]
+
+
+# --8<-- [start:ran_out_fixed]
+def ran_out_of_data_fixed():
+    """Declares the length right after the generator."""
+    dataset = tf.data.Dataset.from_generator(_pairs, output_signature=PAIR_SPEC)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(8)).batch(4)
+    return int(dataset.cardinality()), [m for m in _fit_caught_warnings(dataset) if "ran out of data" in m]
+# --8<-- [end:ran_out_fixed]
+
+
 def last_line(error):
     """The line a user searches for: ``Type: message``, without TensorFlow's wrapping.
 
@@ -247,6 +283,8 @@ def main():
     print("cardinality_fixed:", cardinality_fixed())
     print("shape_and_dtype_fixed:", shape_and_dtype_fixed())
     print("checkpoint_range_fixed:", checkpoint_range_fixed())
+    print("ran_out_of_data_broken: UserWarning:", ran_out_of_data_broken()[0].split(". ")[0] + ".")
+    print("ran_out_of_data_fixed:", ran_out_of_data_fixed())
 
 
 if __name__ == "__main__":

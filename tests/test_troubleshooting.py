@@ -24,6 +24,9 @@ def test_page_quotes_exactly_the_messages_the_tests_raise():
         "FailedPreconditionError: Input dataset was expected to contain 5 elements but contained only 3 elements.",
         "TypeError: `generator` yielded an element of shape (4,) where an element of shape (3,) was expected.",
         "FailedPreconditionError: PyFunc is stateful.",
+        "UserWarning: Your input ran out of data; interrupting training. Make sure that your dataset or "
+        "generator can generate at least `steps_per_epoch * epochs` batches. You may need to use the "
+        "`.repeat()` function when building your dataset.",
     ]
 
 
@@ -90,3 +93,9 @@ def test_checkpointing_a_generator():
         t.checkpoint_generator_broken()
     assert t.last_line(info.value) == quoted_messages()[4]
     assert t.checkpoint_range_fixed() == [10, 20, 30, 40]
+
+
+def test_ran_out_of_data_warning():
+    messages = t.ran_out_of_data_broken()
+    assert messages and all(f"UserWarning: {m}" == quoted_messages()[5] for m in messages)
+    assert t.ran_out_of_data_fixed() == (2, [])

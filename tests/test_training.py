@@ -1,0 +1,89 @@
+import textwrap
+import warnings
+
+import pytest
+import tensorflow as tf
+
+from recipes.training import (
+    ExamplesPyDataset, examples, finite_dataset, fit, infinite_dataset, python_generator_batches,
+)
+from tests.pages import ROOT, run_python
+
+RAN_OUT = "Your input ran out of data; interrupting training."
+
+
+def test_examples_are_exact_and_seeded():
+    a = list(examples(5, 3))
+    b = list(examples(5, 3))
+    assert len(a) == 5 and all((x == x2).all() and y == y2 for (x, y), (x2, y2) in zip(a, b))
+    assert all(abs(float(x.sum()) - float(y)) < 1e-5 for x, y in a)
+
+
+def test_finite_dataset_length_and_batches():
+    ds = finite_dataset(100, 32)
+    assert int(ds.cardinality()) == 4
+    assert [int(x.shape[0]) for x, _ in ds] == [32, 32, 32, 4]
+
+
+def test_finite_training_with_validation():
+    history, model = fit(finite_dataset(128, 32), epochs=2, validation_data=finite_dataset(64, 32, seed=1))
+    assert sorted(history.history) == ["loss", "val_loss"]
+    assert len(history.history["loss"]) == 2
+    assert model.count_params() == 4
+
+
+def test_declared_length_silences_the_ran_out_warning():
+    spec = (tf.TensorSpec((3,), tf.float32), tf.TensorSpec((), tf.float32))
+    unknown = tf.data.Dataset.from_generator(examples, args=(64, 0), output_signature=spec).batch(32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(unknown, epochs=2)
+    assert any(RAN_OUT in str(w.message) for w in caught)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(finite_dataset(64, 32), epochs=2)
+    assert not any(RAN_OUT in str(w.message) for w in caught)
+
+
+def test_infinite_generator_with_steps_per_epoch():
+    history, _ = fit(infinite_dataset(16), epochs=3, steps_per_epoch=2)
+    assert len(history.history["loss"]) == 3
+
+
+def test_keras_python_inputs():
+    history, _ = fit(python_generator_batches(8), epochs=2, steps_per_epoch=2)
+    assert len(history.history["loss"]) == 2
+    ds = ExamplesPyDataset(batches=3, batch_size=5, workers=2)
+    assert len(ds) == 3 and ds[1][0].shape == (5, 3)
+    history, _ = fit(ds, epochs=1)
+    assert len(history.history["loss"]) == 1
+
+
+@pytest.mark.parametrize("kwargs", [{"num_examples": 0}, {"batch_size": -1}])
+def test_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        finite_dataset(**kwargs)
+
+
+def test_mirrored_strategy_on_two_logical_cpus_delivers_each_example_once():
+    # Logical devices must be set before TensorFlow starts: a fresh process.
+    code = textwrap.dedent("""
+        import numpy as np
+        import tensorflow as tf
+        from recipes.training import examples, fit_distributed, per_replica_dataset, use_logical_cpus
+
+        devices = use_logical_cpus(2)
+        strategy = tf.distribute.MirroredStrategy(devices)
+        dist = strategy.distribute_datasets_from_function(per_replica_dataset(16, num_examples=64, seed=5))
+        seen, sizes = [], []
+        for x, y in dist:
+            for part in strategy.experimental_local_results(x):
+                sizes.append(int(part.shape[0]))
+                seen.extend(np.round(part.numpy()[:, 0], 5).tolist())
+        want = sorted(np.round(np.array([x for x, _ in examples(64, 5)])[:, 0], 5).tolist())
+        print(strategy.num_replicas_in_sync, set(sizes), sorted(seen) == want)
+        print(len(fit_distributed(strategy, epochs=2, steps_per_epoch=2).history["loss"]))
+    """)
+    proc = run_python(["-c", code], cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout == "2 {8} True\n2\n"
