@@ -240,6 +240,58 @@ def ran_out_of_data_fixed():
 # --8<-- [end:ran_out_fixed]
 
 
+# --8<-- [start:index_broken]
+SOURCES = [[1, 2], [3, 4]]  # e.g. one list of records per consumer or shard
+
+
+def index_by_tensor_broken():
+    """Indexes a Python list with the interleave function's (symbolic) argument."""
+    dataset = tf.data.Dataset.range(2).interleave(
+        lambda n: tf.data.Dataset.from_generator(
+            lambda: iter(SOURCES[n]), output_signature=tf.TensorSpec(shape=(), dtype=tf.int64))
+    )
+    return list(dataset)
+# --8<-- [end:index_broken]
+
+
+# --8<-- [start:index_fixed]
+def _records_of(n):  # n arrives as a NumPy integer through args
+    yield from SOURCES[int(n)]
+
+
+def index_by_tensor_fixed():
+    """Passes the index through ``args``; Python sees its value."""
+    dataset = tf.data.Dataset.range(2).interleave(
+        lambda n: tf.data.Dataset.from_generator(
+            _records_of, args=(n,), output_signature=tf.TensorSpec(shape=(), dtype=tf.int64))
+    )
+    return [int(x) for x in dataset]
+# --8<-- [end:index_fixed]
+
+
+# --8<-- [start:structure_broken]
+def structure_mismatch_broken():
+    """Yields a pair where the signature promises a triple."""
+    def records():
+        yield 1, 2
+
+    spec = (tf.TensorSpec(shape=(), dtype=tf.int64),) * 3
+    return list(tf.data.Dataset.from_generator(records, output_signature=spec))
+# --8<-- [end:structure_broken]
+
+
+# --8<-- [start:structure_fixed]
+def structure_fixed():
+    """The signature mirrors exactly what is yielded: a tuple of two."""
+    def records():
+        yield 1, 2
+
+    spec = (tf.TensorSpec(shape=(), dtype=tf.int64),) * 2
+    return [tuple(int(v) for v in element) for element in
+            tf.data.Dataset.from_generator(records, output_signature=spec)]
+# --8<-- [end:structure_fixed]
+
+
 def last_line(error):
     """The line a user searches for: ``Type: message``, without TensorFlow's wrapping.
 
@@ -274,7 +326,7 @@ def main():
         print("generator_object_broken: TypeError:", error)
     print("generator_function_fixed:", generator_function_fixed())
     for broken in (cardinality_mismatch_broken, shape_mismatch_broken, dtype_mismatch_broken,
-                   checkpoint_generator_broken):
+                   checkpoint_generator_broken, index_by_tensor_broken, structure_mismatch_broken):
         try:
             broken()
         except tf.errors.OpError as error:
@@ -285,6 +337,8 @@ def main():
     print("checkpoint_range_fixed:", checkpoint_range_fixed())
     print("ran_out_of_data_broken: UserWarning:", ran_out_of_data_broken()[0].split(". ")[0] + ".")
     print("ran_out_of_data_fixed:", ran_out_of_data_fixed())
+    print("index_by_tensor_fixed:", index_by_tensor_fixed())
+    print("structure_fixed:", structure_fixed())
 
 
 if __name__ == "__main__":

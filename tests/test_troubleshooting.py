@@ -27,6 +27,9 @@ def test_page_quotes_exactly_the_messages_the_tests_raise():
         "UserWarning: Your input ran out of data; interrupting training. Make sure that your dataset or "
         "generator can generate at least `steps_per_epoch * epochs` batches. You may need to use the "
         "`.repeat()` function when building your dataset.",
+        "TypeError: list indices must be integers or slices, not SymbolicTensor",
+        "TypeError: `generator` yielded an element that did not match the expected structure. The expected "
+        "structure was (tf.int64, tf.int64, tf.int64), but the yielded element was (1, 2).",
     ]
 
 
@@ -99,3 +102,17 @@ def test_ran_out_of_data_warning():
     messages = t.ran_out_of_data_broken()
     assert messages and all(f"UserWarning: {m}" == quoted_messages()[5] for m in messages)
     assert t.ran_out_of_data_fixed() == (2, [])
+
+
+def test_index_by_tensor():
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        t.index_by_tensor_broken()
+    assert t.last_line(info.value) == quoted_messages()[6]
+    assert t.index_by_tensor_fixed() == [1, 3, 2, 4]
+
+
+def test_structure_mismatch():
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        t.structure_mismatch_broken()
+    assert t.last_line(info.value) == quoted_messages()[7]
+    assert t.structure_fixed() == [(1, 2)]
