@@ -1,0 +1,151 @@
+"""The built site: internal links and anchors resolve; a real browser finds no
+console errors, no failed or external requests, a working search and copy buttons."""
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from tests.pages import ROOT
+
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs, self.ids = [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("href"):
+            self.hrefs.append(attrs["href"])
+
+
+def _parse(path):
+    parser = _Links()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_every_internal_link_and_anchor_resolves(built_site):
+    pages = {p: _parse(p) for p in built_site.rglob("*.html")}
+    broken = []
+    for page, parsed in pages.items():
+        for href in parsed.hrefs:
+            parts = urlsplit(href)
+            if parts.scheme or parts.netloc or href.startswith("mailto:"):
+                continue
+            if not parts.path:
+                target = page
+            elif parts.path.startswith("/"):  # the 404 page links from the site root
+                target = (built_site / unquote(parts.path).lstrip("/")).resolve()
+            else:
+                target = (page.parent / unquote(parts.path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{page.relative_to(built_site)}: {href} (no such page)")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                ids = pages[target].ids if target in pages else _parse(target).ids
+                if unquote(parts.fragment) not in ids:
+                    broken.append(f"{page.relative_to(built_site)}: {href} (no such anchor)")
+    assert not broken, "\n".join(broken)
+
+
+@pytest.fixture(scope="module")
+def served_site(built_site):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_site))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing in CI; tasks.py installs Debian's chromium package there")
+        pytest.skip(f"browser test needs Debian's Chromium at {CHROMIUM}: "
+                    "apt-get install chromium (CI installs it automatically)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+def _page_paths(built_site):
+    out = []
+    for html in sorted(built_site.rglob("index.html")):
+        rel = html.parent.relative_to(built_site).as_posix()
+        out.append("/" if rel == "." else f"/{rel}/")
+    return out
+
+
+def test_every_page_loads_without_errors_or_external_requests(browser, served_site, built_site):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url}"))
+    page.on("request", lambda r: problems.append(f"external request: {r.url}")
+            if not r.url.startswith(served_site) and not r.url.startswith(("data:", "blob:")) else None)
+    paths = _page_paths(built_site)
+    assert len(paths) >= 10
+    for path in paths:
+        page.goto(served_site + path, wait_until="networkidle")
+        assert page.title().endswith("Generator Pipelines") or page.title() == "Generator Pipelines"
+    page.goto(served_site + "/", wait_until="networkidle")
+    page.screenshot(path=str(SCREENSHOTS / "home.png"), full_page=False)
+    page.goto(served_site + "/recipes/sharded_generator/", wait_until="networkidle")
+    page.screenshot(path=str(SCREENSHOTS / "recipe.png"), full_page=False)
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_code_blocks_have_copy_buttons(browser, served_site):
+    page = browser.new_page()
+    page.goto(served_site + "/recipes/interleave_files/", wait_until="networkidle")
+    blocks = page.locator("div.highlight pre").count()
+    buttons = page.locator('button.md-code__button[data-md-type="copy"]').count()
+    page.close()
+    assert blocks > 5 and buttons >= blocks
+
+
+@pytest.mark.parametrize("query, anchor", [
+    ("'SymbolicTensor' object has no attribute 'decode'", "symbolictensor-has-no-attribute-decode"),
+    ("PyFunc is stateful.", "pyfunc-is-stateful"),
+    ("`generator` must be a Python callable.", "generator-must-be-a-python-callable"),
+])
+def test_searching_an_error_message_finds_its_entry(browser, served_site, query, anchor):
+    page = browser.new_page()
+    page.goto(served_site + "/", wait_until="networkidle")
+    page.keyboard.press("/")  # Material's search shortcut
+    page.locator("input.md-search__input").press_sequentially(query, delay=10)  # as typed
+    links = page.locator("a.md-search-result__link")
+    links.first.wait_for(timeout=15000)
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    page.close()
+    # The first result is the best page; the first section link is its best section.
+    best_section = next(h for h in hrefs if "#" in h)
+    assert "/reference/troubleshooting/" in best_section and best_section.endswith("#" + anchor), hrefs
