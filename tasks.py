@@ -23,6 +23,7 @@ QUIET_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # TensorFlow's C++ notices
     "NO_MKDOCS_2_WARNING": "1",  # Material's end-of-life banner on every build
     "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONPATH": str(ROOT),  # tutorials' kernels import the recipes package
 }
 
 
@@ -71,7 +72,7 @@ def run(args):
 def main(argv):
     commands = {
         "serve": ["-m", "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000"],
-        "build": ["-m", "mkdocs", "build", "--strict"],
+        "build": ["-m", "mkdocs", "build", "--strict"],  # set EXECUTE_NOTEBOOKS=true to run tutorials
         "test": ["-m", "pytest"],
     }
     if not argv or argv[0] not in commands:
