@@ -420,6 +420,45 @@ def run_pattern(pattern, target_s, n=None, max_n=40_000):
     return (n - 1) / max(steady, 1e-9), n, first
 
 
+def service_rows(reps, quick):
+    """Class D work run by tf.data service workers (separate processes) versus
+    the same pipeline in this process, for one and two workers."""
+    tf = _tf()
+    from recipes.service import local_cluster
+
+    n = 300 if quick else 1200
+
+    def pipeline():
+        return tf.data.Dataset.range(n).map(tf_work).map(lambda i, _: i)
+
+    rows = []
+    for workers in (1, 2):
+        with local_cluster(num_workers=workers) as (address, _):
+            remote, local, first = [], [], []
+            for _ in range(reps):
+                settle()
+                steady, _ = consume(pipeline(), n)
+                local.append((n - 1) / steady)
+                settle()
+                service = tf.data.experimental.service.distribute("distributed_epoch", f"grpc://{address}")
+                steady, first_s = consume(pipeline().apply(service), n)
+                remote.append((n - 1) / steady)
+                first.append(first_s)
+        rows.append({
+            "workers": workers,
+            "elements_per_s": statistics.median(remote),
+            "in_process_elements_per_s": statistics.median(local),
+            "ratio_to_in_process": statistics.median(r / l for r, l in zip(remote, local)),
+            "first_element_s": statistics.median(first),
+            "elements_checked": reps * n,
+            "repetitions": reps,
+        })
+        print(f"{'svc':<6}{f'tf.data service, {workers} worker(s), class D work':<58}"
+              f"{rows[-1]['elements_per_s']:>12.0f}{'':>9}{'':>9}{rows[-1]['first_element_s']:>9.3f}"
+              f"   x in-process {rows[-1]['ratio_to_in_process']:.2f}", flush=True)
+    return rows
+
+
 def machine_info():
     cpu = platform.processor() or ""
     try:
@@ -555,6 +594,8 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="DIR", help="write one SVG chart per class")
     parser.add_argument("--only", metavar="CLASSES", default="A,B,C,D", help="e.g. A,C")
     parser.add_argument("--reps", type=int, help="repetitions per pattern (default 3 quick, 5 full)")
+    parser.add_argument("--no-service", dest="service", action="store_false",
+                        help="skip the tf.data service measurement (it starts server processes)")
     args = parser.parse_args(argv)
     workloads = [w.strip().upper() for w in args.only.split(",") if w.strip()]
     unknown = [w for w in workloads if w not in WORKLOADS]
@@ -565,6 +606,7 @@ def main(argv=None):
     started = time.time()
     command = "python -m recipes.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     results, skipped = run(workloads, args.quick, args.reps)
+    service = service_rows(args.reps or (2 if args.quick else 5), args.quick) if args.service else []
     report = {
         "command": command.strip(),
         "mode": "quick" if args.quick else "full",
@@ -575,6 +617,7 @@ def main(argv=None):
         "workloads": {w: vars(WORKLOADS[w]) for w in workloads},
         "results": results,
         "skipped_peers": skipped,
+        "service": service,
         "seconds": round(time.time() - started, 1),
     }
     if args.json:

@@ -292,6 +292,54 @@ def structure_fixed():
 # --8<-- [end:structure_fixed]
 
 
+# --8<-- [start:registry_broken]
+_WORKER = (
+    "import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'; import tensorflow as tf; "
+    "s = tf.data.experimental.service; "
+    "w = s.WorkerServer(s.WorkerConfig(dispatcher_address=sys.argv[1])); "
+    "print('ready', flush=True); w.join()"
+)
+
+
+@contextlib.contextmanager
+def dispatcher_and_remote_worker():
+    """A dispatcher in this process and one worker in *another* process."""
+    import subprocess
+    import sys
+
+    dispatcher = tf.data.experimental.service.DispatchServer()
+    address = dispatcher.target.split("://")[1]
+    worker = subprocess.Popen([sys.executable, "-c", _WORKER, address],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert worker.stdout.readline().strip() == "ready"
+        yield dispatcher.target
+    finally:
+        worker.kill()
+        worker.wait()
+        worker.stdout.close()
+
+
+def generator_on_remote_worker_broken():
+    """Sends a from_generator pipeline to a worker in another process."""
+    with dispatcher_and_remote_worker() as target:
+        dataset = tf.data.Dataset.from_generator(
+            lambda: iter(range(3)), output_signature=tf.TensorSpec(shape=(), dtype=tf.int64))
+        dataset = dataset.apply(tf.data.experimental.service.distribute("parallel_epochs", target))
+        return list(dataset)
+# --8<-- [end:registry_broken]
+
+
+# --8<-- [start:registry_fixed]
+def tf_ops_on_remote_worker_fixed():
+    """The same elements from TensorFlow ops only: the worker can run them."""
+    with dispatcher_and_remote_worker() as target:
+        dataset = tf.data.Dataset.range(3)
+        dataset = dataset.apply(tf.data.experimental.service.distribute("parallel_epochs", target))
+        return sorted(int(x) for x in dataset)
+# --8<-- [end:registry_fixed]
+
+
 def last_line(error):
     """The line a user searches for: ``Type: message``, without TensorFlow's wrapping.
 
@@ -326,12 +374,14 @@ def main():
         print("generator_object_broken: TypeError:", error)
     print("generator_function_fixed:", generator_function_fixed())
     for broken in (cardinality_mismatch_broken, shape_mismatch_broken, dtype_mismatch_broken,
-                   checkpoint_generator_broken, index_by_tensor_broken, structure_mismatch_broken):
+                   checkpoint_generator_broken, index_by_tensor_broken, structure_mismatch_broken,
+                   generator_on_remote_worker_broken):
         try:
             broken()
         except tf.errors.OpError as error:
             print(f"{broken.__name__}: {type(error).__name__}")
-            print("   ", last_line(error))
+            # pyfunc_<n> counts the py_funcs this process created before; hide n.
+            print("   ", re.sub(r"pyfunc_\d+", "pyfunc_<n>", last_line(error)))
     print("cardinality_fixed:", cardinality_fixed())
     print("shape_and_dtype_fixed:", shape_and_dtype_fixed())
     print("checkpoint_range_fixed:", checkpoint_range_fixed())
@@ -339,6 +389,7 @@ def main():
     print("ran_out_of_data_fixed:", ran_out_of_data_fixed())
     print("index_by_tensor_fixed:", index_by_tensor_fixed())
     print("structure_fixed:", structure_fixed())
+    print("tf_ops_on_remote_worker_fixed:", tf_ops_on_remote_worker_fixed())
 
 
 if __name__ == "__main__":

@@ -45,6 +45,10 @@ def check_report(report, mode, reps):
         assert naive["ratio_to_naive"] == pytest.approx(1.0)
         own = [r["pattern"] for r in rows if r["workload"] == w and not r["peer"]][:-1]
         assert own == [p.name for p in bench.patterns_for(w, quick=(mode == "quick"))]
+    assert [r["workers"] for r in report["service"]] == [1, 2]
+    for r in report["service"]:
+        assert r["elements_per_s"] > 0 and r["in_process_elements_per_s"] > 0
+        assert r["elements_checked"] >= 300 and r["ratio_to_in_process"] > 0
     installed = {k for k in ("torch", "grain") if report["versions"][k]}
     for s in report["skipped_peers"]:
         assert s["peer"] not in installed or s["workload"] == "D"

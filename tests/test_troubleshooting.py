@@ -30,6 +30,7 @@ def test_page_quotes_exactly_the_messages_the_tests_raise():
         "TypeError: list indices must be integers or slices, not SymbolicTensor",
         "TypeError: `generator` yielded an element that did not match the expected structure. The expected "
         "structure was (tf.int64, tf.int64, tf.int64), but the yielded element was (1, 2).",
+        "ValueError: Could not find callback with key=pyfunc_0 in the registry.",
     ]
 
 
@@ -116,3 +117,11 @@ def test_structure_mismatch():
         t.structure_mismatch_broken()
     assert t.last_line(info.value) == quoted_messages()[7]
     assert t.structure_fixed() == [(1, 2)]
+
+
+def test_generator_on_a_remote_worker():
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        t.generator_on_remote_worker_broken()
+    line = t.last_line(info.value)
+    assert re.fullmatch(r"ValueError: Could not find callback with key=pyfunc_\d+ in the registry\.", line)
+    assert t.tf_ops_on_remote_worker_fixed() == [0, 1, 2]

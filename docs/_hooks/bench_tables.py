@@ -6,6 +6,7 @@ is written by ``python -m recipes.bench --json ...``; pages refer to it with
 * ``::: bench-machine`` for the hardware, versions and the exact command;
 * ``::: bench-table A`` for the table of class A;
 * ``::: bench-targets`` for the targets, each marked met or not met;
+* ``::: bench-service`` for the tf.data service measurement;
 * ``[[bench:A:pattern:field]]`` inline, for one figure in running text
   (``field`` is ``elements_per_s``, ``ratio_to_naive`` or ``ratio_to_limit``).
 """
@@ -15,7 +16,7 @@ import re
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[1] / "assets" / "bench" / "results.json"
-BLOCK = re.compile(r"^::: bench-(machine|targets|table (?P<w>[A-Z]))\s*$", re.MULTILINE)
+BLOCK = re.compile(r"^::: bench-(machine|targets|service|table (?P<w>[A-Z]))\s*$", re.MULTILINE)
 INLINE = re.compile(r"\[\[bench:(?P<w>[A-Z]):(?P<p>[\w]+):(?P<f>\w+)\]\]")
 
 
@@ -94,6 +95,16 @@ def targets(report):
     return "\n".join(out)
 
 
+def service(report):
+    out = ["| Workers (separate processes) | elements/s | same pipeline in-process | × in-process | first element (s) |",
+           "|---:|---:|---:|---:|---:|"]
+    for r in report.get("service", []):
+        out.append(f"| {r['workers']} | {fmt('elements_per_s', r['elements_per_s'])} | "
+                   f"{fmt('elements_per_s', r['in_process_elements_per_s'])} | "
+                   f"{r['ratio_to_in_process']:.2f} | {r['first_element_s']:.2f} |")
+    return "\n".join(out)
+
+
 def on_page_markdown(markdown, page, config, files):
     if "::: bench-" not in markdown and "[[bench:" not in markdown:
         return markdown
@@ -104,6 +115,8 @@ def on_page_markdown(markdown, page, config, files):
             return machine(report)
         if m.group(1) == "targets":
             return targets(report)
+        if m.group(1) == "service":
+            return service(report)
         return table(report, m.group("w"))
 
     markdown = BLOCK.sub(block, markdown)
