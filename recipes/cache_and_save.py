@@ -73,13 +73,21 @@ def memory_cache_epochs(source, epochs=3):
     return [values(dataset) for _ in range(epochs)]
 
 
+def _check_parent(name, path):
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ValueError(f"{name} must be in an existing folder, got {path!r}")
+
+
 def file_cache_runs(source, prefix, runs=2):
     """``cache(prefix)``: each run builds a new dataset, as a new process would."""
+    _check_parent("prefix", prefix)
     return [values(source.dataset().cache(prefix)) for _ in range(runs)]
 
 
 def save_then_load(source, path):
     """``save`` once; ``load`` needs neither the generator nor its signature."""
+    _check_parent("path", path)
     source.dataset().save(path)
     loaded = tf.data.Dataset.load(path)
     return loaded.element_spec, values(loaded)

@@ -79,6 +79,8 @@ def resumable_pipeline(num_records=20, batch_size=4, seed=7):
 # --8<-- [start:save_restore]
 def save_position(iterator, directory):
     """Write the iterator's position; returns the checkpoint path."""
+    if not os.path.isdir(directory):
+        raise ValueError(f"directory must be an existing folder, got {directory!r}")
     return tf.train.Checkpoint(iterator=iterator).save(os.path.join(directory, "input"))
 
 

@@ -47,14 +47,14 @@ def path_source(paths):
 def decode_at_trace_broken(paths):
     """Calls ``.decode()`` on the path inside the interleave function."""
     return path_source(paths).interleave(
-        lambda path: tf.data.Dataset.from_tensor_slices(np.load(path.decode()))
+        lambda path: tf.data.Dataset.from_tensor_slices(np.load(path.decode(), allow_pickle=False))
     )
 
 
 def decode_at_run_broken(paths):
     """Hides the same call in a lambda that ``from_generator`` runs later."""
     def rows(path_str):
-        yield from np.load(path_str)
+        yield from np.load(path_str, allow_pickle=False)
 
     dataset = path_source(paths).interleave(
         lambda path: tf.data.Dataset.from_generator(

@@ -56,3 +56,12 @@ def test_empty_source_and_bad_arguments():
     assert memory_cache_epochs(CountingSource(0), 2) == [[], []]
     with pytest.raises(ValueError, match="num_records"):
         CountingSource(-1)
+
+
+def test_missing_folders_are_rejected_before_any_work():
+    source = CountingSource(3)
+    with pytest.raises(ValueError, match="prefix"):
+        file_cache_runs(source, "/nonexistent-folder/rows")
+    with pytest.raises(ValueError, match="path"):
+        save_then_load(source, "/nonexistent-folder/saved")
+    assert source.produced == 0

@@ -60,3 +60,8 @@ def test_relaxed_policy_changes_only_the_message():
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         resumable_pipeline(**kwargs)
+
+
+def test_missing_checkpoint_folder_is_rejected():
+    with pytest.raises(ValueError, match="directory"):
+        save_position(iter(resumable_pipeline(4, 2)), "/nonexistent-folder")

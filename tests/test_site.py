@@ -132,11 +132,14 @@ def test_code_blocks_have_copy_buttons(browser, served_site):
     assert blocks > 5 and buttons >= blocks
 
 
-@pytest.mark.parametrize("query, anchor", [
-    ("'SymbolicTensor' object has no attribute 'decode'", "symbolictensor-has-no-attribute-decode"),
-    ("PyFunc is stateful.", "pyfunc-is-stateful"),
-    ("`generator` must be a Python callable.", "generator-must-be-a-python-callable"),
-])
+def troubleshooting_entries():
+    """(message, anchor) of every entry: the quoted line without its type."""
+    text = (ROOT / "docs" / "reference" / "troubleshooting.md").read_text(encoding="utf-8")
+    entries = re.findall(r"^## .*\{ #([a-z0-9-]+) \}\n\n```text\n(.+)\n```", text, flags=re.MULTILINE)
+    return [(message.split(": ", 1)[1], anchor) for anchor, message in entries]
+
+
+@pytest.mark.parametrize("query, anchor", troubleshooting_entries())
 def test_searching_an_error_message_finds_its_entry(browser, served_site, query, anchor):
     page = browser.new_page()
     page.goto(served_site + "/", wait_until="networkidle")
