@@ -569,7 +569,7 @@ def write_plots(report, folder):
     for w in sorted({r["workload"] for r in report["results"]}):
         rows = [r for r in report["results"] if r["workload"] == w and r["pattern"] != "limit"]
         limit = next(r for r in report["results"] if r["workload"] == w and r["pattern"] == "limit")
-        fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+        fig, ax = plt.subplots(figsize=(12, 0.42 * len(rows) + 1.4))
         labels = [r["label"] + ("  (recommended)" if r["recommended"] else "") for r in rows]
         colors = ["#e65100" if r["recommended"] else ("#6a1b9a" if r["peer"] else "#90a4ae") for r in rows]
         ax.barh(range(len(rows)), [r["elements_per_s"] for r in rows], color=colors)
@@ -594,9 +594,19 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="DIR", help="write one SVG chart per class")
     parser.add_argument("--only", metavar="CLASSES", default="A,B,C,D", help="e.g. A,C")
     parser.add_argument("--reps", type=int, help="repetitions per pattern (default 3 quick, 5 full)")
+    parser.add_argument("--replot", metavar="JSON",
+                        help="only redraw the charts of an existing results file (with --plot)")
     parser.add_argument("--no-service", dest="service", action="store_false",
                         help="skip the tf.data service measurement (it starts server processes)")
     args = parser.parse_args(argv)
+    if args.replot:
+        if not args.plot:
+            parser.error("--replot needs --plot DIR")
+        with open(args.replot, encoding="utf-8") as f:
+            report = json.load(f)
+        for path in write_plots(report, args.plot):
+            print("wrote", path)
+        return report
     workloads = [w.strip().upper() for w in args.only.split(",") if w.strip()]
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown:

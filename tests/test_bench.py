@@ -105,3 +105,22 @@ def test_bad_arguments_are_rejected():
     assert proc.returncode == 2 and "unknown workload class ['Z']" in proc.stderr
     proc = run_python(["-m", "recipes.bench", "--reps", "0"], cwd=ROOT)
     assert proc.returncode == 2 and "--reps must be at least 1" in proc.stderr
+
+
+def test_performance_page_renders_every_section_and_table(built_site):
+    html = (built_site / "reference" / "performance" / "index.html").read_text()
+    for anchor in ("class-a-latency-bound", "class-b-pure-python-cpu-bound", "class-c-numpy-heavy",
+                   "class-d-tf-op-bound", "tfdata-service", "targets"):
+        assert re.search(rf'<h2 id="{anchor}"', html), f"section {anchor} is not a heading"
+    assert html.count("<table>") == 7, "machine, targets, four classes and the service table"
+    assert "[[bench:" not in html and "::: bench" not in html
+    for w in "ABCD":
+        assert f'src="../../assets/bench/class_{w}.svg"' in html
+
+
+def test_replot_redraws_charts_from_a_results_file(tmp_path):
+    proc = run_python(["-m", "recipes.bench", "--replot", str(RESULTS), "--plot", str(tmp_path)], cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"class_{w}.svg" for w in "ABCD"]
+    proc = run_python(["-m", "recipes.bench", "--replot", str(RESULTS)], cwd=ROOT)
+    assert proc.returncode == 2 and "--replot needs --plot DIR" in proc.stderr

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DIRECTIVE = re.compile(r"^::: recipes\.(\w+)\s*$", re.MULTILINE)
+DIRECTIVE = re.compile(r"^::: recipes\.(\w+)[ \t]*$", re.MULTILINE)
 
 
 def _prose(docstring):

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[1] / "assets" / "bench" / "results.json"
-BLOCK = re.compile(r"^::: bench-(machine|targets|service|table (?P<w>[A-Z]))\s*$", re.MULTILINE)
+BLOCK = re.compile(r"^::: bench-(machine|targets|service|table (?P<w>[A-Z]))[ \t]*$", re.MULTILINE)
 INLINE = re.compile(r"\[\[bench:(?P<w>[A-Z]):(?P<p>[\w]+):(?P<f>\w+)\]\]")
 
 
@@ -43,7 +43,7 @@ def machine(report):
     m, v = report["machine"], report["versions"]
     peers = ", ".join(f"{k} {val}" for k, val in v.items() if k in ("torch", "grain") and val) or "none installed"
     return "\n".join([
-        "| | |", "|---|---|",
+        "| Measured on | |", "|---|---|",
         f"| CPU | {m['cpu_model']}, {m['cores']} cores (shared machine) |",
         f"| Platform | {m['platform']}, Python {m['python']} |",
         f"| Versions | TensorFlow {v['tensorflow']}, NumPy {v['numpy']}; peers: {peers} |",
