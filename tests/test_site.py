@@ -110,7 +110,7 @@ def test_every_page_loads_without_errors_or_external_requests(browser, served_si
     page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url}"))
     page.on("request", lambda r: problems.append(f"external request: {r.url}")
             if not r.url.startswith(served_site) and not r.url.startswith(("data:", "blob:")) else None)
-    paths = _page_paths(built_site)
+    paths = _page_paths(built_site) + ["/404.html"]
     assert len(paths) >= 10
     for path in paths:
         page.goto(served_site + path, wait_until="networkidle")
