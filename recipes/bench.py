@@ -288,7 +288,7 @@ def d_generator_then_map(chunk=None):
 
 
 def patterns_for(workload, quick):
-    shards = [2, 4, 16] if quick else [2, 4, 8, 16]
+    shards = [2, 16] if quick else [2, 4, 8, 16]
     cores = os.cpu_count() or 1
     p = []
     if workload == "D":
@@ -616,7 +616,7 @@ def main(argv=None):
     started = time.time()
     command = "python -m recipes.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     results, skipped = run(workloads, args.quick, args.reps)
-    service = service_rows(args.reps or (2 if args.quick else 5), args.quick) if args.service else []
+    service = service_rows(args.reps or (1 if args.quick else 5), args.quick) if args.service else []
     report = {
         "command": command.strip(),
         "mode": "quick" if args.quick else "full",
