@@ -65,3 +65,26 @@ def test_bad_arguments(kwargs, name):
 def test_missing_checkpoint_folder_is_rejected():
     with pytest.raises(ValueError, match="directory"):
         save_position(iter(resumable_pipeline(4, 2)), "/nonexistent-folder")
+
+
+def _checkpoint_after_one(dataset):
+    iterator = iter(dataset)
+    next(iterator)
+    with checkpoint_folder() as folder:
+        return save_position(iterator, folder)
+
+
+def test_py_function_map_cannot_be_checkpointed():
+    # tf.py_function has no `stateful` argument: its EagerPyFunc op is always stateful.
+    dataset = tf.data.Dataset.range(4).map(lambda i: tf.py_function(lambda x: x * 2, [i], tf.int64))
+    with pytest.raises(tf.errors.FailedPreconditionError, match="EagerPyFunc is stateful."):
+        _checkpoint_after_one(dataset)
+
+
+def test_stateless_numpy_function_map_checkpoints():
+    stateless = tf.data.Dataset.range(4).map(
+        lambda i: tf.numpy_function(lambda x: x * 2, [i], tf.int64, stateful=False))
+    assert _checkpoint_after_one(stateless)
+    stateful = tf.data.Dataset.range(4).map(lambda i: tf.numpy_function(lambda x: x * 2, [i], tf.int64))
+    with pytest.raises(tf.errors.FailedPreconditionError, match="PyFunc is stateful."):
+        _checkpoint_after_one(stateful)

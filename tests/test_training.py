@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from recipes.training import (
-    ExamplesPyDataset, examples, finite_dataset, fit, infinite_dataset, python_generator_batches,
+    ExamplesPyDataset, examples, finite_dataset, fit, infinite_dataset, python_generator_batches, tiny_model,
 )
 from tests.pages import ROOT, run_python
 
@@ -87,3 +87,23 @@ def test_mirrored_strategy_on_two_logical_cpus_delivers_each_example_once():
     proc = run_python(["-c", code], cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout == "2 {8} True\n2\n"
+
+
+def test_steps_per_epoch_without_repeat_still_runs_out():
+    # 2 batches, steps_per_epoch=3, 4 epochs: every epoch stops after 2 steps and warns.
+    spec = (tf.TensorSpec((3,), tf.float32), tf.TensorSpec((), tf.float32))
+    data = tf.data.Dataset.from_generator(examples, args=(4, 0), output_signature=spec).batch(2)
+    steps = []
+
+    class CountSteps(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            steps.append(0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            steps[-1] += 1
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny_model().fit(data, epochs=4, steps_per_epoch=3, callbacks=[CountSteps()], verbose=0)
+    assert sum(RAN_OUT in str(w.message) for w in caught) == 4
+    assert steps == [2, 2, 2, 2]
