@@ -1,10 +1,15 @@
-"""Set-up and everyday commands, with nothing but Python 3.10+ installed.
+"""Set-up and everyday commands, with nothing but Python 3 installed.
 
-    python3 tasks.py serve   # make .venv if needed, then serve the site on 127.0.0.1:8000
-    python3 tasks.py test    # make .venv if needed, then run every test (site build included)
+    python3 tasks.py serve    # make .venv if needed, then serve the site on 127.0.0.1:8000
+    python3 tasks.py test     # make .venv if needed, then run every test (lint and site build included)
+    python3 tasks.py build    # the site into site/, exactly as the Pages workflow publishes it
+    python3 tasks.py test --update-outputs
+                              # first rewrite the output blocks of every page from real runs, then test
 
-The virtual environment lives in ``.venv`` and is rebuilt whenever
-``requirements.txt`` changes. Uses only the standard library.
+The virtual environment lives in ``.venv``; it is brought up to date whenever
+``requirements.txt`` or ``pyproject.toml`` changes, and holds this project as an
+editable install (so ``import recipes`` works everywhere, with no PYTHONPATH).
+Uses only the standard library.
 """
 
 import hashlib
@@ -19,22 +24,39 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".requirements.sha256"
-QUIET_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "2",  # TensorFlow's C++ notices
+# The Pythons that requirements.txt installs on and CI tests (keep in step with
+# pyproject.toml's requires-python and the workflow's matrix).
+SUPPORTED = ((3, 11, 5), (3, 14))
+# Everything else a build needs (quiet notebook kernels, the footer) is set by
+# the site's own hooks, so `mkdocs serve` from the venv behaves the same.
+ENV = {
     "NO_MKDOCS_2_WARNING": "1",  # Material's end-of-life banner on every build
     "PYTHONDONTWRITEBYTECODE": "1",
-    "PYTHONPATH": str(ROOT),  # tutorials' kernels import the recipes package
 }
 
 
-def _requirements_hash():
-    return hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
+def check_python(version=sys.version_info):
+    low, high = SUPPORTED
+    if not low <= tuple(version[:3]) < high:
+        found = ".".join(map(str, version[:3]))
+        return (f"Python {found} is not supported: the pinned requirements install on Python "
+                f"{'.'.join(map(str, low))} up to {high[0]}.{high[1] - 1}. "
+                "Run this with a supported python3 (for example python3.11 tasks.py test).")
+    return None
+
+
+def _stamp():
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", "pyproject.toml"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
 
 
 def ensure_venv():
-    if sys.version_info < (3, 10):
-        sys.exit(f"Python 3.10 or newer is needed, this is {sys.version.split()[0]}")
-    wanted = _requirements_hash()
+    problem = check_python()
+    if problem:
+        sys.exit(problem)
+    wanted = _stamp()
     if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     print(f"Setting up {VENV.relative_to(ROOT)} from requirements.txt ...", flush=True)
@@ -47,6 +69,12 @@ def ensure_venv():
     pip = [str(PY), "-m", "pip", "--disable-pip-version-check"]
     subprocess.run(pip + ["install", "--quiet", "--upgrade", "pip"], check=True)
     subprocess.run(pip + ["install", "--quiet", "-r", str(ROOT / "requirements.txt")], check=True)
+    # The project itself, editable; its dependencies are already pinned above.
+    # (setuptools' notice about editable installs is only shown if this fails.)
+    editable = subprocess.run(pip + ["install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(ROOT)],
+                              capture_output=True, text=True)
+    if editable.returncode:
+        sys.exit(editable.stdout + editable.stderr + "\nCould not install this project into .venv (see above).")
     STAMP.write_text(wanted + "\n")
 
 
@@ -65,23 +93,30 @@ def ensure_browser():
 
 
 def run(args):
-    env = {**os.environ, **QUIET_ENV}
-    return subprocess.run([str(PY), *args], cwd=ROOT, env=env).returncode
+    return subprocess.run([str(PY), *args], cwd=ROOT, env={**os.environ, **ENV}).returncode
+
+
+COMMANDS = {
+    "serve": ["-m", "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000"],
+    "build": ["-m", "mkdocs", "build", "--strict"],
+    "test": ["-m", "pytest"],
+}
 
 
 def main(argv):
-    commands = {
-        "serve": ["-m", "mkdocs", "serve", "--dev-addr", "127.0.0.1:8000"],
-        "build": ["-m", "mkdocs", "build", "--strict"],  # set EXECUTE_NOTEBOOKS=true to run tutorials
-        "test": ["-m", "pytest"],
-    }
-    if not argv or argv[0] not in commands:
+    if not argv or argv[0] not in COMMANDS:
         print(__doc__.strip())
         return 2
     ensure_venv()
-    if argv[0] == "test":
+    command, rest = argv[0], argv[1:]
+    if command == "test":
         ensure_browser()
-    return run(commands[argv[0]] + argv[1:])
+        if "--update-outputs" in rest:
+            rest = [a for a in rest if a != "--update-outputs"]
+            code = run(["-m", "tests.update_outputs"])
+            if code:
+                return code
+    return run(COMMANDS[command] + rest)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Shared fixtures: a quiet TensorFlow and one strict build of the site per run."""
+"""Shared fixtures: a quiet TensorFlow and one build of the site per run, made
+exactly as the Pages workflow makes the site it publishes."""
 
 import os
 
@@ -11,23 +12,26 @@ import sys
 
 import pytest
 
-from tests.pages import ROOT
+from tests.pages import ROOT, workflow_build_step
+
+# What the workflow's ${{ ... }} expressions stand for in the test build.
+TEST_SITE_URL = "https://example.org/generator-pipelines/"
+TEST_EDIT_URL_BASE = "https://example.org/repo/edit/main/docs/"
 
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory):
-    """Build the site with ``mkdocs build --strict`` once and return its folder."""
+    """Run the workflow's build step (its command, its variables) and return the site folder."""
     site = tmp_path_factory.mktemp("site")
-    env = {
-        **os.environ,
-        "EXECUTE_NOTEBOOKS": "true",  # tutorials run during the build; errors fail it
-        "PYTHONPATH": str(ROOT),  # the notebooks import the recipes package
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "TF_ENABLE_ONEDNN_OPTS": "0",  # no oneDNN start-up notice in notebook outputs
-    }
+    command, variables = workflow_build_step()
+    values = {"SITE_URL": TEST_SITE_URL, "EDIT_URL_BASE": TEST_EDIT_URL_BASE}
+    assert set(variables) == set(values), f"the workflow's build sets {sorted(variables)}"
+    args = command.split()
+    assert args[:2] == ["python3", "tasks.py"] and args[-2:] == ["--site-dir", "site"], command
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "TF_", "PYTHONPATH"))}
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, env=env,
+        [sys.executable, *args[1:-1], str(site)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200, env={**env, **values},
     )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log

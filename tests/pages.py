@@ -133,3 +133,37 @@ def imported_top_level_modules(py_path):
             else:
                 names.add(node.module.split(".")[0])
     return names
+
+
+WORKFLOW = ROOT / ".github" / "workflows" / "site.yml"
+BUILD_STEP = "Build the site for Pages"
+
+
+def workflow_build_step():
+    """(command, variable names) of the step that builds the published site."""
+    import yaml
+
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    for job in workflow["jobs"].values():
+        for step in job.get("steps", []):
+            if step.get("name") == BUILD_STEP:
+                return step["run"].strip(), sorted(step.get("env", {}))
+    raise AssertionError(f"{WORKFLOW.name} has no step named {BUILD_STEP!r}")
+
+
+def include_sections(module_text):
+    """{section name: dedented text} of the ``# --8<-- [start:x]`` sections of a module."""
+    import textwrap
+
+    sections, current = {}, []
+    for line in module_text.splitlines():
+        m = re.match(r"^\s*# --8<-- \[(start|end):([\w-]+)\]\s*$", line)
+        if m and m[1] == "start":
+            current.append((m[2], []))
+        elif m and m[1] == "end":
+            name, body = current.pop()
+            sections[name] = textwrap.dedent("\n".join(body))
+        else:
+            for _, body in current:
+                body.append(line)
+    return sections

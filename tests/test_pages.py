@@ -1,5 +1,6 @@
 """The page contracts: single source, standalone recipes, copy-paste in page order."""
 
+import ast
 import re
 import shutil
 import sys
@@ -11,10 +12,9 @@ from tests.pages import (
     markdown_fences, run_python,
 )
 
-TOOLING = {"bench", "bench_peers"}  # the benchmark command: tested in tests/test_bench.py
 RECIPE_MODULES = sorted(
     p.stem for p in (ROOT / "recipes").glob("*.py")
-    if not p.name.startswith("_") and p.stem not in TOOLING
+    if not p.name.startswith("_")
 )
 RECIPE_PAGES = sorted(
     str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md") if p.stem in RECIPE_MODULES
@@ -81,24 +81,46 @@ def test_recipe_runs_alone_in_an_empty_folder_and_prints_what_its_page_says(page
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.py"], "the demo left files behind"
 
 
-@pytest.mark.parametrize("page", RECIPE_PAGES)
-def test_rendered_python_blocks_run_in_page_order(page, built_site):
-    """Copy every rendered python block, in order, into one fresh interpreter.
-
-    Included code counts: the blocks are read from the built HTML, as a reader
-    sees and copies them. The printed output must equal the output blocks the
-    page shows, in order.
-    """
+def _rendered_code_and_output(built_site, page):
     blocks = html_blocks(built_page(built_site, page))
     code = [b.text for b in blocks if b.lang == "python" and not b.expected_output]
     assert code, f"{page}: no python blocks rendered"
-    assert any(b.title for b in blocks if b.lang == "python"), f"{page}: no included recipe code rendered"
     shown = "".join(b.text for b in blocks if b.expected_output)
-    # `-c`, like a reader pasting into an interactive interpreter: the code has
-    # no file, so spawned worker processes do not try to re-import it.
-    proc = run_python(["-c", "\n".join(code)], cwd=ROOT)
+    return blocks, "\n".join(code), shown
+
+
+@pytest.mark.parametrize("page", RECIPE_PAGES)
+def test_rendered_python_blocks_run_in_page_order(page, built_site, tmp_path):
+    """Copy every rendered python block, in order, into one file and run it.
+
+    Included code counts: the blocks are read from the built HTML, as a reader
+    sees and copies them. Saved as one script and run with ``python
+    that_file.py`` from the repository root (the way most readers run copied
+    code), the printed output must equal the output blocks the page shows, in
+    order. A spawned worker re-imports that script, so pages that start
+    processes must show the ``if __name__ == "__main__":`` guard themselves;
+    those pages are also run as pasted into an interpreter (``python -c``).
+    """
+    blocks, code, shown = _rendered_code_and_output(built_site, page)
+    assert any(b.title for b in blocks if b.lang == "python"), f"{page}: no included recipe code rendered"
+    script = tmp_path / "pipeline.py"
+    script.write_text(code, encoding="utf-8")
+    proc = run_python([str(script)], cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert proc.stdout == shown
+    if "__main__" in code:
+        proc = run_python(["-c", code], cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        assert proc.stdout == shown
+
+
+@pytest.mark.parametrize("page", RECIPE_PAGES)
+def test_blocks_that_start_processes_guard_them(page, built_site):
+    """A block that starts worker processes keeps them under the main guard."""
+    starts = re.compile(r"ProcessPoolExecutor\(|multiprocessing\.\w*Pool\(|\.Process\(|pooled_dataset\(")
+    for block in (b.text for b in html_blocks(built_page(built_site, page)) if b.lang == "python" and not b.title):
+        if starts.search(block):
+            assert 'if __name__ == "__main__":' in block, f"{page}: unguarded process start in\n{block}"
 
 
 def test_site_has_no_third_party_assets(built_site):
@@ -117,3 +139,26 @@ def test_api_reference_covers_every_recipe():
     api = (DOCS / "reference" / "api.md").read_text(encoding="utf-8")
     missing = [stem for stem in RECIPE_MODULES if f"::: recipes.{stem}\n" not in api + "\n"]
     assert not missing, f"docs/reference/api.md lacks {missing}"
+
+
+def _public_names(stem):
+    tree = ast.parse((ROOT / "recipes" / f"{stem}.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_") and node.name != "main":
+            yield node
+
+
+@pytest.mark.parametrize("stem", RECIPE_MODULES)
+def test_every_public_function_and_class_is_documented(stem):
+    tree = ast.parse((ROOT / "recipes" / f"{stem}.py").read_text(encoding="utf-8"))
+    assert ast.get_docstring(tree), f"recipes/{stem}.py has no module docstring"
+    undocumented = [node.name for node in _public_names(stem) if not ast.get_docstring(node)]
+    assert not undocumented, f"recipes/{stem}.py: public names without a docstring: {undocumented}"
+
+
+def test_api_page_renders_every_public_name(built_site):
+    html = (built_site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
+    missing = [f"recipes.{stem}.{node.name}" for stem in RECIPE_MODULES for node in _public_names(stem)
+               if f'id="recipes.{stem}.{node.name}"' not in html]
+    assert not missing, f"the API page lacks {missing}"
+    assert 'id="recipes.' in html and "no docstring" not in html
