@@ -32,14 +32,24 @@ SPEC = (
 
 
 # --8<-- [start:data]
-def examples(num_examples, seed):
-    """Generator function: ``x`` random, ``y = sum(x)``; ``None`` means forever."""
-    rng = np.random.default_rng(int(seed))
-    i = 0
-    while num_examples < 0 or i < num_examples:
-        x = rng.normal(size=FEATURES).astype(np.float32)
-        yield x, np.float32(x.sum())
-        i += 1
+def example(index, seed):
+    """Example number ``index``: ``x`` random from ``(seed, index)``, ``y = sum(x)``."""
+    rng = np.random.default_rng([int(seed), int(index)])
+    x = rng.normal(size=FEATURES).astype(np.float32)
+    return x, np.float32(x.sum())
+
+
+def examples(num_examples, seed, shard=0, num_shards=1):
+    """Generator function: examples ``shard``, ``shard + num_shards``, ...
+
+    Each example is computed from its number alone, so a shard reads only its
+    own examples. ``num_examples < 0`` means forever. ``args`` arrive as NumPy
+    ``int32`` values: ``int()`` keeps the arithmetic in Python ints.
+    """
+    num_examples, index, step = int(num_examples), int(shard), int(num_shards)
+    while num_examples < 0 or index < num_examples:
+        yield example(index, seed)
+        index += step
 
 
 def finite_dataset(num_examples=256, batch_size=32, seed=0):
@@ -121,16 +131,19 @@ def per_replica_dataset(global_batch_size=32, num_examples=256, seed=0):
     """A ``dataset_fn`` for ``distribute_datasets_from_function``.
 
     Called once per input pipeline (one per worker machine) with an
-    ``InputContext``: each pipeline reads its own shard of the source and
-    batches at the per-replica batch size; the strategy hands its batches to the
-    replicas in turn.
+    ``InputContext``. The pipeline's id goes to the generator through ``args``,
+    so each pipeline's generator reads only its own shard of the source (a
+    ``.shard()`` after ``from_generator`` would make every pipeline read all of
+    it and drop the rest). Batches are per replica; the strategy hands them to
+    the replicas in turn.
     """
     def dataset_fn(context):
         per_replica = context.get_per_replica_batch_size(global_batch_size)
-        dataset = tf.data.Dataset.from_generator(
-            examples, args=(num_examples, seed), output_signature=SPEC)
-        dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
-        return dataset.batch(per_replica).prefetch(tf.data.AUTOTUNE)
+        return tf.data.Dataset.from_generator(
+            examples,
+            args=(num_examples, seed, context.input_pipeline_id, context.num_input_pipelines),
+            output_signature=SPEC,
+        ).batch(per_replica).prefetch(tf.data.AUTOTUNE)
     return dataset_fn
 
 

@@ -4,8 +4,10 @@ import warnings
 import pytest
 import tensorflow as tf
 
+import recipes.training
 from recipes.training import (
-    ExamplesPyDataset, examples, finite_dataset, fit, infinite_dataset, python_generator_batches, tiny_model,
+    SPEC, ExamplesPyDataset, example, examples, finite_dataset, fit, infinite_dataset, per_replica_dataset,
+    python_generator_batches, tiny_model,
 )
 from tests.pages import ROOT, run_python
 
@@ -107,3 +109,61 @@ def test_steps_per_epoch_without_repeat_still_runs_out():
         tiny_model().fit(data, epochs=4, steps_per_epoch=3, callbacks=[CountSteps()], verbose=0)
     assert sum(RAN_OUT in str(w.message) for w in caught) == 4
     assert steps == [2, 2, 2, 2]
+
+
+@pytest.fixture
+def counted_examples(monkeypatch):
+    """Record the number of every example the generator computes."""
+    computed = []
+
+    def counting(index, seed):
+        computed.append(int(index))
+        return example(index, seed)
+
+    monkeypatch.setattr(recipes.training, "example", counting)
+    return computed
+
+
+def test_each_input_pipeline_generates_only_its_shard(counted_examples):
+    context = tf.distribute.InputContext(num_input_pipelines=3, input_pipeline_id=1, num_replicas_in_sync=3)
+    dataset = per_replica_dataset(global_batch_size=6, num_examples=10, seed=4)(context)
+    xs = [x.tolist() for batch, _ in dataset.as_numpy_iterator() for x in batch]
+    assert counted_examples == [1, 4, 7], "the generator computed examples of other shards"
+    assert xs == [example(i, 4)[0].tolist() for i in (1, 4, 7)]
+
+
+def test_shard_after_a_generator_reads_everything(counted_examples):
+    dataset = tf.data.Dataset.from_generator(examples, args=(10, 4), output_signature=SPEC).shard(3, 1)
+    assert len(list(dataset)) == 3
+    assert counted_examples == list(range(10)), "shard() discards what the generator already made"
+
+
+def test_shards_of_the_generator_partition_the_examples():
+    union = sorted(x[0] for s in range(3) for x, _ in examples(10, 4, s, 3))
+    assert union == sorted(x[0] for x, _ in examples(10, 4))
+
+
+def test_auto_shard_falls_back_to_data_for_a_generator():
+    from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset  # what distribute uses
+
+    produced = []
+
+    def numbers():
+        for i in range(6):
+            produced.append(i)
+            yield i
+
+    source = tf.data.Dataset.from_generator(numbers, output_signature=tf.TensorSpec((), tf.int64))
+    policy = tf.data.experimental.AutoShardPolicy
+    assert tf.data.Options().experimental_distribute.auto_shard_policy == policy.AUTO
+    for chosen in (policy.AUTO, policy.DATA):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = chosen
+        produced.clear()
+        worker_1 = _AutoShardDataset(source.with_options(options), num_workers=2, index=1)
+        assert [int(x) for x in worker_1] == [1, 3, 5]
+        assert produced == list(range(6)), "every worker runs the whole generator"
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = policy.FILE
+    with pytest.raises(tf.errors.NotFoundError, match="Found an unshardable source dataset"):
+        list(_AutoShardDataset(source.with_options(options), num_workers=2, index=1))
