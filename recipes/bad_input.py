@@ -21,7 +21,6 @@ library, NumPy and TensorFlow.
 # --8<-- [start:setup]
 import contextlib
 import os
-import shutil
 import tempfile
 import threading
 
@@ -44,8 +43,7 @@ def files_with_bad_ones():
     Good file ``f`` holds rows ``[10 f + r, 10 f + r]`` for ``r`` in 0..2.
     Returns the paths in order: good, missing, good, truncated, garbage, good.
     """
-    folder = tempfile.mkdtemp(prefix="genpipe-bad-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="genpipe-bad-") as folder:  # private (mode 700), removed on exit
         paths = []
         for f, kind in enumerate(["good", "missing", "good", "truncated", "garbage", "good"]):
             path = os.path.join(folder, f"part-{f}-{kind}.npy")
@@ -60,8 +58,6 @@ def files_with_bad_ones():
                     handle.write(b"this is not an npy file")
             paths.append(path)
         yield paths
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 # --8<-- [end:files]
 
 

@@ -18,9 +18,7 @@ each. Needs only the standard library, NumPy and TensorFlow.
 """
 
 # --8<-- [start:setup]
-import contextlib
 import os
-import shutil
 import tempfile
 
 # Hide TensorFlow's C++ start-up notices (oneDNN, CPU features) before import.
@@ -51,19 +49,12 @@ class CountingSource:
         return tf.data.Dataset.from_generator(self.generate, output_signature=spec)
 
 
-@contextlib.contextmanager
-def scratch_folder():
-    """A private temporary folder for cache and save files, removed afterwards."""
-    folder = tempfile.mkdtemp(prefix="genpipe-cache-")
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 # --8<-- [end:source]
 
 
 # --8<-- [start:cache]
 def values(dataset):
+    """The dataset's elements as a list of Python floats (easy to print and compare)."""
     return [float(x) for x in dataset]
 
 
@@ -101,7 +92,7 @@ def main():
     source = CountingSource(5)
     memory_cache_epochs(source, 3)
     print("cache(), 3 epochs:     records produced:", source.produced)
-    with scratch_folder() as folder:
+    with tempfile.TemporaryDirectory(prefix="genpipe-cache-") as folder:  # private, removed on exit
         source = CountingSource(5)
         file_cache_runs(source, os.path.join(folder, "rows"), runs=2)
         print("cache(file), 2 runs:   records produced:", source.produced)

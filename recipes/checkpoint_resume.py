@@ -18,9 +18,7 @@ in a "new process". Needs only the standard library, NumPy and TensorFlow.
 """
 
 # --8<-- [start:setup]
-import contextlib
 import os
-import shutil
 import tempfile
 
 # Hide TensorFlow's C++ start-up notices (oneDNN, CPU features) before import.
@@ -91,23 +89,17 @@ def restore_position(dataset, path):
     return iterator
 
 
-@contextlib.contextmanager
-def checkpoint_folder():
-    folder = tempfile.mkdtemp(prefix="genpipe-ckpt-")
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 # --8<-- [end:save_restore]
 
 
 def first_ids(batches):
+    """The record ids of each batch (the first column), as lists of ints."""
     return [[int(r[0]) for r in b] for b in batches]
 
 
 def main():
     dataset = resumable_pipeline(num_records=20, batch_size=4)
-    with checkpoint_folder() as folder:
+    with tempfile.TemporaryDirectory(prefix="genpipe-ckpt-") as folder:
         iterator = iter(dataset)
         seen = first_ids([next(iterator), next(iterator)])
         path = save_position(iterator, folder)
@@ -120,7 +112,7 @@ def main():
     try:
         iterator = iter(generator_pipeline())
         next(iterator)
-        with checkpoint_folder() as folder:
+        with tempfile.TemporaryDirectory(prefix="genpipe-ckpt-") as folder:
             save_position(iterator, folder)
     except tf.errors.FailedPreconditionError as error:
         print("from_generator:", type(error).__name__, "-",

@@ -15,7 +15,6 @@ library, NumPy and TensorFlow.
 # --8<-- [start:setup]
 import contextlib
 import os
-import shutil
 import tempfile
 
 # Hide TensorFlow's C++ start-up notices (oneDNN, CPU features) before import.
@@ -40,8 +39,7 @@ def labelled_files(num_files=4, rows_per_file=3, num_classes=2):
                         ("num_classes", num_classes)]:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    folder = tempfile.mkdtemp(prefix="genpipe-labelled-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="genpipe-labelled-") as folder:  # private (mode 700), removed on exit
         paths = []
         for f in range(num_files):
             start = 10 * f + np.arange(rows_per_file, dtype=np.float32)
@@ -50,19 +48,17 @@ def labelled_files(num_files=4, rows_per_file=3, num_classes=2):
             rows.astype("<f4").tofile(path)
             paths.append(path)
         yield paths
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def path_dataset(paths):
-    """The source: a Python generator that yields one path at a time."""
+    """The source: a Python generator that yields one path (a string) at a time."""
     paths = [os.fspath(p) for p in paths]
 
-    def generate_paths():
+    def generate_paths():  # a generator *function*: called anew for each epoch
         yield from paths
 
-    spec = tf.TensorSpec(shape=(), dtype=tf.string)
-    return tf.data.Dataset.from_generator(generate_paths, output_signature=spec)
+    return tf.data.Dataset.from_generator(
+        generate_paths, output_signature=tf.TensorSpec(shape=(), dtype=tf.string))
 # --8<-- [end:source]
 
 

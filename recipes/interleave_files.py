@@ -18,7 +18,6 @@ standard library, NumPy and TensorFlow.
 # --8<-- [start:setup]
 import contextlib
 import os
-import shutil
 import tempfile
 
 # Hide TensorFlow's C++ start-up notices (oneDNN, CPU features) before import.
@@ -29,7 +28,6 @@ import tensorflow as tf
 
 COLS = 4  # every row in every file has this many float32 values
 ROW_SPEC = tf.TensorSpec(shape=(COLS,), dtype=tf.float32)
-PATH_SPEC = tf.TensorSpec(shape=(), dtype=tf.string)
 # --8<-- [end:setup]
 
 
@@ -46,8 +44,7 @@ def sample_files(num_files=4, rows_per_file=3):
         raise ValueError(f"num_files must be a positive int, got {num_files!r}")
     if not isinstance(rows_per_file, int) or rows_per_file < 1:
         raise ValueError(f"rows_per_file must be a positive int, got {rows_per_file!r}")
-    folder = tempfile.mkdtemp(prefix="genpipe-files-")  # mode 0o700: private
-    try:
+    with tempfile.TemporaryDirectory(prefix="genpipe-files-") as folder:  # private (mode 700), removed on exit
         paths = []
         for f in range(num_files):
             column = 100 * f + np.arange(rows_per_file, dtype=np.float32)
@@ -56,19 +53,17 @@ def sample_files(num_files=4, rows_per_file=3):
             np.save(path, rows, allow_pickle=False)
             paths.append(path)
         yield paths
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def path_dataset(paths):
-    """The source: a Python generator that yields one path at a time."""
+    """The source: a Python generator that yields one path (a string) at a time."""
     paths = [os.fspath(p) for p in paths]
 
     def generate_paths():  # a generator *function*: called anew for each epoch
-        for path in paths:
-            yield path
+        yield from paths
 
-    return tf.data.Dataset.from_generator(generate_paths, output_signature=PATH_SPEC)
+    return tf.data.Dataset.from_generator(
+        generate_paths, output_signature=tf.TensorSpec(shape=(), dtype=tf.string))
 # --8<-- [end:source]
 
 

@@ -1,10 +1,11 @@
+import tempfile
 from collections import Counter
 
 import pytest
 import tensorflow as tf
 
 from recipes.checkpoint_resume import (
-    checkpoint_folder, first_ids, generator_pipeline, read_record, restore_position,
+    first_ids, generator_pipeline, read_record, restore_position,
     resumable_pipeline, save_position,
 )
 
@@ -16,7 +17,7 @@ def test_records_are_pure_functions_of_their_number():
 @pytest.mark.parametrize("steps_before_save", [0, 1, 3, 6])
 def test_restore_continues_exactly_after_the_save_point(steps_before_save):
     dataset = resumable_pipeline(num_records=25, batch_size=4)
-    with checkpoint_folder() as folder:
+    with tempfile.TemporaryDirectory() as folder:
         iterator = iter(dataset)
         before = first_ids([next(iterator) for _ in range(steps_before_save)])
         path = save_position(iterator, folder)
@@ -29,7 +30,7 @@ def test_restore_continues_exactly_after_the_save_point(steps_before_save):
 
 def test_values_survive_the_restart():
     dataset = resumable_pipeline(num_records=10, batch_size=5)
-    with checkpoint_folder() as folder:
+    with tempfile.TemporaryDirectory() as folder:
         iterator = iter(dataset)
         next(iterator)
         path = save_position(iterator, folder)
@@ -41,7 +42,7 @@ def test_values_survive_the_restart():
 def test_generator_pipeline_cannot_be_checkpointed():
     iterator = iter(generator_pipeline())
     next(iterator)
-    with checkpoint_folder() as folder:
+    with tempfile.TemporaryDirectory() as folder:
         with pytest.raises(tf.errors.FailedPreconditionError, match="PyFunc is stateful."):
             save_position(iterator, folder)
 
@@ -51,7 +52,7 @@ def test_relaxed_policy_changes_only_the_message():
     options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
     iterator = iter(generator_pipeline().with_options(options))
     next(iterator)
-    with checkpoint_folder() as folder:
+    with tempfile.TemporaryDirectory() as folder:
         with pytest.raises(tf.errors.UnimplementedError, match="GeneratorDataset does not support checkpointing."):
             save_position(iterator, folder)
 
@@ -70,7 +71,7 @@ def test_missing_checkpoint_folder_is_rejected():
 def _checkpoint_after_one(dataset):
     iterator = iter(dataset)
     next(iterator)
-    with checkpoint_folder() as folder:
+    with tempfile.TemporaryDirectory() as folder:
         return save_position(iterator, folder)
 
 

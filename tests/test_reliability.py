@@ -9,6 +9,7 @@ state ``from_generator`` keeps in its registry is dropped).
 import ast
 import gc
 import os
+import tempfile
 import threading
 import weakref
 
@@ -91,9 +92,9 @@ def test_every_npy_read_refuses_pickles():
 
 
 def test_temporary_folders_are_private_and_removed():
-    from recipes import bad_input, cache_and_save, checkpoint_resume, interleave_and_map, interleave_files
+    from recipes import bad_input, interleave_and_map, interleave_files
     makers = [interleave_files.sample_files, interleave_and_map.labelled_files, bad_input.files_with_bad_ones,
-              cache_and_save.scratch_folder, checkpoint_resume.checkpoint_folder]
+              tempfile.TemporaryDirectory]
     for make in makers:
         with make() as made:
             folder = made if isinstance(made, str) else os.path.dirname(made[0])
