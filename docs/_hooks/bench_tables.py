@@ -1,14 +1,18 @@
 """MkDocs hook: render benchmark figures from the committed results file.
 
 Numbers on the site are never typed by hand. ``docs/assets/bench/results.json``
-is written by ``python -m recipes.bench --json ...``; pages refer to it with
+is written by ``python -m benchmarks --json ...``; pages refer to it with
 
 * ``::: bench-machine`` for the hardware, versions and the exact command;
 * ``::: bench-table A`` for the table of class A;
-* ``::: bench-targets`` for the targets, each marked met or not met;
+* ``::: bench-targets`` for the targets (defined by the benchmark, stored in the
+  file with their measured values), each marked met or not met;
 * ``::: bench-service`` for the tf.data service measurement;
 * ``[[bench:A:pattern:field]]`` inline, for one figure in running text
   (``field`` is ``elements_per_s``, ``ratio_to_naive`` or ``ratio_to_limit``).
+
+A page that uses none of these is returned untouched and the file is not read.
+An unknown directive or field fails the build instead of reaching the page.
 """
 
 import json
@@ -16,8 +20,15 @@ import re
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[1] / "assets" / "bench" / "results.json"
-BLOCK = re.compile(r"^::: bench-(machine|targets|service|table (?P<w>[A-Z]))[ \t]*$", re.MULTILINE)
-INLINE = re.compile(r"\[\[bench:(?P<w>[A-Z]):(?P<p>[\w]+):(?P<f>\w+)\]\]")
+DIRECTIVE = re.compile(r"^::: bench-.*$", re.MULTILINE)
+BLOCK = re.compile(r"^::: bench-(machine|targets|service|table (?P<w>[A-Z]))[ \t]*$")
+INLINE_ANY = re.compile(r"\[\[bench:[^\]]*\]\]")
+INLINE = re.compile(r"\[\[bench:(?P<w>[A-Z]):(?P<p>\w+):(?P<f>\w+)\]\]")
+FIELDS = {"elements_per_s", "ratio_to_naive", "ratio_to_limit"}
+
+
+class BenchDirectiveError(ValueError):
+    """A page asks for a benchmark figure this hook does not know."""
 
 
 def _load():
@@ -28,7 +39,7 @@ def _row(report, w, pattern):
     for r in report["results"]:
         if r["workload"] == w and r["pattern"] == pattern:
             return r
-    raise KeyError(f"no benchmark row for class {w}, pattern {pattern!r} in {RESULTS.name}")
+    raise BenchDirectiveError(f"no benchmark row for class {w}, pattern {pattern!r} in {RESULTS.name}")
 
 
 def fmt(field, value):
@@ -54,6 +65,8 @@ def machine(report):
 
 def table(report, w):
     rows = [r for r in report["results"] if r["workload"] == w]
+    if not rows:
+        raise BenchDirectiveError(f"no benchmark rows for class {w} in {RESULTS.name}")
     out = ["| Pattern | elements/s | × naive | × limit |", "|---|---:|---:|---:|"]
     for r in rows:
         label = r["label"]
@@ -72,32 +85,20 @@ def table(report, w):
 
 
 def targets(report):
+    if "target_results" not in report:
+        raise BenchDirectiveError(f"{RESULTS.name} has no target_results: rerun python -m benchmarks --json ...")
     out = ["| Class | Target | Measured | Met? |", "|---|---|---:|---|"]
-    for w in sorted({r["workload"] for r in report["results"]}):
-        rows = [r for r in report["results"] if r["workload"] == w]
-        rec = next((r for r in rows if r["recommended"]), None)
-        if rec:
-            ok = rec["ratio_to_limit"] >= 0.9
-            out.append(f"| {w} | recommended pattern ≥ 0.9 × limit | {rec['ratio_to_limit']:.2f} | {'yes' if ok else 'no'} |")
-            peers = [r for r in rows if r["peer"]]
-            if peers:
-                best = max(peers, key=lambda r: r["elements_per_s"])
-                ratio = rec["elements_per_s"] / best["elements_per_s"]
-                out.append(f"| {w} | recommended ≥ 1.0 × best peer ({best['label']}) | {ratio:.2f} | {'yes' if ratio >= 1.0 else 'no'} |")
-            else:
-                out.append(f"| {w} | recommended ≥ 1.0 × best peer | no peer measured | n/a |")
-        if w == "A":
-            k16 = [r for r in rows if r["params"].get("k") == 16 and not r["peer"]]
-            if k16:
-                best = max(k16, key=lambda r: r["ratio_to_naive"])
-                ok = best["ratio_to_naive"] >= 12
-                out.append(f"| A | 16 shards ≥ 12 × naive (best: {best['label']}) | {best['ratio_to_naive']:.2f} | {'yes' if ok else 'no'} |")
+    for t in report["target_results"]:
+        text = f"{t['text']} ({t['detail']})" if t["detail"] else t["text"]
+        measured = "n/a" if t["measured"] is None else f"{t['measured']:.2f}"
+        met = "n/a" if t["met"] is None else ("yes" if t["met"] else "no")
+        out.append(f"| {t['workload']} | {text} | {measured} | {met} |")
     return "\n".join(out)
 
 
 def service(report):
-    out = ["| Workers (separate processes) | elements/s | same pipeline in-process | × in-process | first element (s) |",
-           "|---:|---:|---:|---:|---:|"]
+    out = ["| Workers (separate processes) | elements/s | same pipeline in-process | × in-process "
+           "| first element (s) |", "|---:|---:|---:|---:|---:|"]
     for r in report.get("service", []):
         out.append(f"| {r['workers']} | {fmt('elements_per_s', r['elements_per_s'])} | "
                    f"{fmt('elements_per_s', r['in_process_elements_per_s'])} | "
@@ -105,19 +106,39 @@ def service(report):
     return "\n".join(out)
 
 
-def on_page_markdown(markdown, page, config, files):
-    if "::: bench-" not in markdown and "[[bench:" not in markdown:
+def render_block(report, line):
+    m = BLOCK.match(line)
+    if not m:
+        raise BenchDirectiveError(f"unknown benchmark directive {line.strip()!r}")
+    if m.group(1) == "machine":
+        return machine(report)
+    if m.group(1) == "targets":
+        return targets(report)
+    if m.group(1) == "service":
+        return service(report)
+    return table(report, m.group("w"))
+
+
+def render_inline(report, text):
+    m = INLINE.fullmatch(text)
+    if not m or m["f"] not in FIELDS:
+        raise BenchDirectiveError(f"unknown benchmark figure {text!r}; fields: {sorted(FIELDS)}")
+    return fmt(m["f"], _row(report, m["w"], m["p"])[m["f"]])
+
+
+def render(markdown, report_loader=_load):
+    """Replace every directive and inline figure; raise on any unknown one."""
+    if not DIRECTIVE.search(markdown) and not INLINE_ANY.search(markdown):
         return markdown
-    report = _load()
+    report = report_loader()
+    markdown = DIRECTIVE.sub(lambda m: render_block(report, m.group(0)), markdown)
+    return INLINE_ANY.sub(lambda m: render_inline(report, m.group(0)), markdown)
 
-    def block(m):
-        if m.group(1) == "machine":
-            return machine(report)
-        if m.group(1) == "targets":
-            return targets(report)
-        if m.group(1) == "service":
-            return service(report)
-        return table(report, m.group("w"))
 
-    markdown = BLOCK.sub(block, markdown)
-    return INLINE.sub(lambda m: fmt(m["f"], _row(report, m["w"], m["p"])[m["f"]]), markdown)
+def on_page_markdown(markdown, page, config, files):
+    from mkdocs.exceptions import PluginError
+
+    try:
+        return render(markdown)
+    except BenchDirectiveError as error:
+        raise PluginError(f"{page.file.src_path}: {error}") from None

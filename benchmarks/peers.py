@@ -1,20 +1,23 @@
-"""Peer loaders for the benchmark: the same per-element work, their best setup.
+"""Peer loaders: the same per-element work, each in its best setup.
 
 Optional: install ``requirements-bench.txt`` to include them. A peer that is not
 installed is skipped, and the benchmark says so. Each peer does exactly the
-work of the class (``recipes.bench.work_*``) for elements ``0..n-1``:
+work of the class (``benchmarks.workloads.work_*``) for elements ``0..n-1``:
 
 * PyTorch ``DataLoader``: a map-style dataset, worker *processes* (forked, the
   Linux default), batched hand-off (batch_size 32); 16 workers for waits,
   one per core otherwise.
 * Grain: ``MapDataset.map`` read with its reader *threads* (16 for waits, one
   per core otherwise), and with worker *processes* (``mp_prefetch``).
+
+Worker processes import this module: torch and grain are imported inside the
+functions, and nothing here imports TensorFlow.
 """
 
 import os
 
-
-from recipes import bench
+from benchmarks.patterns import Pattern
+from benchmarks.workloads import MAX_SHARDS, PY_WORK
 
 
 class _Work:
@@ -24,7 +27,7 @@ class _Work:
         self.workload = workload
 
     def __call__(self, i):
-        return bench.PY_WORK[self.workload](int(i))
+        return PY_WORK[self.workload](int(i))
 
 
 def _torch_peers(workload):
@@ -41,7 +44,7 @@ def _torch_peers(workload):
         def __getitem__(self, i):
             return self.work(i)
 
-    workers = bench.MAX_SHARDS if workload == "A" else (os.cpu_count() or 1)
+    workers = MAX_SHARDS if workload == "A" else (os.cpu_count() or 1)
 
     def make(n):
         loader = DataLoader(Indices(n, _Work(workload)), batch_size=32, num_workers=workers,
@@ -49,15 +52,15 @@ def _torch_peers(workload):
         for batch in loader:
             yield from torch.as_tensor(batch).tolist()
 
-    return [bench.Pattern(f"torch_dataloader_{workers}w", f"PyTorch DataLoader, {workers} worker processes, batch 32",
-                          make, peer=True, min_n=400, params={"workers": workers, "batch_size": 32,
-                                                   "torch": torch.__version__})]
+    return [Pattern(f"torch_dataloader_{workers}w", f"PyTorch DataLoader, {workers} worker processes, batch 32",
+                    make, peer=True, min_n=400, params={"workers": workers, "batch_size": 32,
+                                                        "torch": torch.__version__})]
 
 
 def _grain_peers(workload):
     import grain
 
-    threads = bench.MAX_SHARDS if workload == "A" else (os.cpu_count() or 1)
+    threads = MAX_SHARDS if workload == "A" else (os.cpu_count() or 1)
     work = _Work(workload)
 
     def make_threads(n):
@@ -74,12 +77,12 @@ def _grain_peers(workload):
         for batch in ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers)):
             yield from batch.tolist()
 
-    out = [bench.Pattern(f"grain_threads_{threads}", f"Grain, {threads} reader threads", make_threads,
-                         peer=True, min_n=400, params={"threads": threads})]
+    out = [Pattern(f"grain_threads_{threads}", f"Grain, {threads} reader threads", make_threads,
+                   peer=True, min_n=400, params={"threads": threads})]
     if workload != "A":
-        out.append(bench.Pattern(f"grain_processes_{workers}", f"Grain, {workers} worker processes, batch 32",
-                                 make_processes, peer=True, min_n=400,
-                                 params={"workers": workers, "batch_size": 32}))
+        out.append(Pattern(f"grain_processes_{workers}", f"Grain, {workers} worker processes, batch 32",
+                           make_processes, peer=True, min_n=400,
+                           params={"workers": workers, "batch_size": 32}))
     return out
 
 
