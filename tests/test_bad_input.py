@@ -1,3 +1,6 @@
+import subprocess
+import sys
+import textwrap
 import time
 from collections import Counter
 
@@ -5,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from recipes.bad_input import error_from_generator, files_with_bad_ones, rows_from_files
+from tests.pages import ROOT, clean_env
 
 GOOD = [0, 1, 2, 20, 21, 22, 50, 51, 52]
 
@@ -90,3 +94,54 @@ def test_early_stop_closes_every_file(stop):
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         rows_from_files(["x.npy"], **kwargs)
+
+
+def _raising_at(fail_at, count=6):
+    def numbers(start=0):
+        for i in range(int(start), int(start) + count):
+            if i == int(start) + fail_at:
+                raise ValueError(f"bad record {i}")
+            yield i
+    return numbers
+
+
+def test_ignore_errors_after_a_generator_loses_everything_after_the_error():
+    numbers = tf.data.Dataset.from_generator(_raising_at(2), output_signature=tf.TensorSpec((), tf.int64))
+    assert [int(x) for x in numbers.ignore_errors()] == [0, 1], "a generator that raised is finished"
+
+
+def test_ignore_errors_inside_interleave_loses_the_rest_of_the_failing_shard():
+    def shard(start):
+        for i in range(int(start), int(start) + 3):
+            if i == 11:
+                raise ValueError("bad record 11")
+            yield i
+
+    rows = tf.data.Dataset.from_tensor_slices(tf.constant([0, 10, 20], tf.int64)).interleave(
+        lambda s: tf.data.Dataset.from_generator(shard, args=(s,), output_signature=tf.TensorSpec((), tf.int64)),
+        cycle_length=3, num_parallel_calls=3)
+    assert sorted(int(x) for x in rows.ignore_errors()) == [0, 1, 2, 10, 20, 21, 22], "12 is lost with 11"
+
+
+def test_ignore_errors_logs_only_with_log_warning():
+    code = textwrap.dedent("""
+        import os
+        import tensorflow as tf
+
+        def numbers():
+            yield 0
+            raise ValueError("bad record 1")
+
+        ds = tf.data.Dataset.from_generator(numbers, output_signature=tf.TensorSpec((), tf.int64))
+        print([int(x) for x in ds.ignore_errors()], flush=True)
+        os.write(2, b"--- log_warning=True ---\\n")
+        print([int(x) for x in ds.ignore_errors(log_warning=True)], flush=True)
+    """)
+    env = {**clean_env(), "TF_CPP_MIN_LOG_LEVEL": "0"}  # the warning is a C++ log line
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == "[0]\n[0]\n"
+    silent, _, logged = proc.stderr.partition("--- log_warning=True ---")
+    assert "Error raised with error message" not in silent
+    assert "Error raised with error message" in logged and "bad record 1" in logged

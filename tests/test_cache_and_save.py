@@ -1,4 +1,3 @@
-import logging
 import os
 import subprocess
 import sys
@@ -7,10 +6,14 @@ import tempfile
 import pytest
 import tensorflow as tf
 
-from tests.pages import ROOT, clean_env
 from recipes.cache_and_save import (
-    CountingSource, file_cache_runs, memory_cache_epochs, save_then_load, values,
+    CountingSource,
+    file_cache_runs,
+    memory_cache_epochs,
+    save_then_load,
+    values,
 )
+from tests.pages import ROOT, clean_env
 
 EXPECTED = [0.0, 10.0, 20.0, 30.0, 40.0]
 

@@ -5,8 +5,12 @@ import pytest
 import tensorflow as tf
 
 from recipes.checkpoint_resume import (
-    first_ids, generator_pipeline, read_record, restore_position,
-    resumable_pipeline, save_position,
+    first_ids,
+    generator_pipeline,
+    read_record,
+    restore_position,
+    resumable_pipeline,
+    save_position,
 )
 
 

@@ -6,8 +6,16 @@ import tensorflow as tf
 
 import recipes.training
 from recipes.training import (
-    SPEC, ExamplesPyDataset, example, examples, finite_dataset, fit, infinite_dataset, per_replica_dataset,
-    python_generator_batches, tiny_model,
+    SPEC,
+    ExamplesPyDataset,
+    example,
+    examples,
+    finite_dataset,
+    fit,
+    infinite_dataset,
+    per_replica_dataset,
+    python_generator_batches,
+    tiny_model,
 )
 from tests.pages import ROOT, run_python
 
