@@ -162,3 +162,19 @@ def test_api_page_renders_every_public_name(built_site):
                if f'id="recipes.{stem}.{node.name}"' not in html]
     assert not missing, f"the API page lacks {missing}"
     assert 'id="recipes.' in html and "no docstring" not in html
+
+
+def test_update_outputs_rewrites_stale_output_blocks_from_real_runs(tmp_path):
+    """`python3 tasks.py test --update-outputs` restores every output block of a page."""
+    from tests.update_outputs import update_page
+
+    original = (DOCS / "recipes" / "variable_length.md").read_text(encoding="utf-8")
+    stale = re.sub(r"(<!--pytest-codeblocks:expected-output-->\n\n```text\n)(.*?)(\n```)", r"\1stale\3",
+                   original, flags=re.S)
+    stale = stale.replace("$ python variable_length.py\n", "$ python variable_length.py\nstale\n")
+    assert stale.count("stale") >= 3
+    copy = tmp_path / "variable_length.md"
+    copy.write_text(stale, encoding="utf-8")
+    assert update_page(copy) is True
+    assert copy.read_text(encoding="utf-8") == original
+    assert update_page(copy) is False

@@ -57,3 +57,31 @@ def test_serve_command_serves_the_site_on_loopback():
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_tasks_refuses_unsupported_pythons_with_a_clear_message():
+    import tasks
+
+    assert tasks.check_python((3, 11, 7)) is None and tasks.check_python((3, 13, 0)) is None
+    for version in [(3, 10, 13), (3, 11, 4), (3, 14, 0)]:
+        message = tasks.check_python(version)
+        assert message.startswith(f"Python {'.'.join(map(str, version))} is not supported")
+
+
+def test_supported_pythons_agree_across_readme_pyproject_tasks_and_workflow():
+    import tomllib
+
+    import tasks
+    from tests.pages import WORKFLOW
+
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert requires == ">=3.11.5,<3.14"
+    assert tasks.SUPPORTED == ((3, 11, 5), (3, 14))
+    assert 'python: ["3.11", "3.12", "3.13"]' in WORKFLOW.read_text()
+    assert "Python 3.11 (3.11.5 or newer), 3.12 or 3.13" in (ROOT / "README.md").read_text()
+    assert "--python-version 3.11.5" in (ROOT / "requirements.txt").read_text().splitlines()[1]
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -152,3 +152,39 @@ def test_searching_an_error_message_finds_its_entry(browser, served_site, query,
     # The first result is the best page; the first section link is its best section.
     best_section = next(h for h in hrefs if "#" in h)
     assert "/reference/troubleshooting/" in best_section and best_section.endswith("#" + anchor), hrefs
+
+
+LOG_LINE = re.compile(r"absl::|oneDNN|TF_ENABLE_ONEDNN_OPTS|cuda|cuInit|^[IWEF]\d{4} \d\d:\d\d:\d\d", re.I | re.M)
+
+
+def _text(html_path):
+    return re.sub(r"<[^>]+>", "", html_path.read_text(encoding="utf-8"))
+
+
+def test_site_builds_as_the_workflow_publishes_it(built_site):
+    """`built_site` ran the workflow's own build step; check what readers get from it."""
+    from tests.conftest import TEST_EDIT_URL_BASE, TEST_SITE_URL
+
+    pages = sorted(built_site.rglob("index.html"))
+    assert len(pages) >= 10
+    for html_path in pages:
+        html = html_path.read_text(encoding="utf-8")
+        rel = html_path.parent.relative_to(built_site).as_posix()
+        where = "" if rel == "." else rel + "/"
+        assert f'<link rel="canonical" href="{TEST_SITE_URL}{where}">' in html, rel
+        noise = LOG_LINE.search(_text(html_path))
+        assert not noise, f"{rel}: {noise.group(0)!r} in the rendered page"
+    home = (built_site / "index.html").read_text(encoding="utf-8")
+    assert f'href="{TEST_EDIT_URL_BASE}index.md"' in home
+    recipe = (built_site / "recipes" / "sharded_generator" / "index.html").read_text(encoding="utf-8")
+    assert f'href="{TEST_EDIT_URL_BASE}recipes/sharded_generator.md"' in recipe
+
+
+def test_every_page_says_what_it_ran_on(built_site):
+    import platform
+    from importlib import metadata
+
+    expected = (f"Examples run on TensorFlow {metadata.version('tensorflow-cpu')}, "
+                f"Keras {metadata.version('keras')}, Python {platform.python_version()}; built 20")
+    for html_path in built_site.rglob("*.html"):
+        assert expected in html_path.read_text(encoding="utf-8"), html_path.relative_to(built_site)
