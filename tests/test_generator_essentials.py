@@ -1,11 +1,17 @@
+import threading
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.pages import ROOT, run_python
 from recipes.generator_essentials import (
-    RECORD_SIGNATURE, generate_records, ragged_dataset, record_dataset, with_known_length,
+    RECORD_SIGNATURE,
+    generate_records,
+    ragged_dataset,
+    record_dataset,
+    with_known_length,
 )
+from tests.pages import ROOT, run_python
 
 
 def test_element_spec_is_the_signature():
@@ -103,3 +109,73 @@ def test_mismatching_elements_raise_with_the_reason():
 def test_bad_arguments(kwargs, error):
     with pytest.raises(error, match=next(iter(kwargs))):
         record_dataset(**kwargs)
+
+
+def _yielded_as(dtype, value, shape=()):
+    dataset = tf.data.Dataset.from_generator(lambda: iter([value]), output_signature=tf.TensorSpec(shape, dtype))
+    return [x.tolist() for x in dataset.as_numpy_iterator()]
+
+
+def test_yielded_values_are_cast_silently_even_when_lossy():
+    assert _yielded_as(tf.float32, np.float64(0.1)) == [np.float32(0.1).item()]
+    assert _yielded_as(tf.int32, 2.7) == [2]
+    assert _yielded_as(tf.int32, np.array([2.7, -3.9]), shape=(2,)) == [[2, -3]]
+    assert _yielded_as(tf.uint8, 300) == [44]
+    with pytest.warns(RuntimeWarning, match="overflow encountered in cast"):  # NumPy's, not TensorFlow's
+        assert _yielded_as(tf.float32, 1e40) == [float("inf")]
+
+
+def test_small_int_args_arrive_as_int32_and_overflow():
+    seen = []
+
+    def square(n):
+        with np.errstate(over="ignore"):
+            seen.append((type(n).__name__, int(n * n), int(n) * int(n)))
+        yield 0
+
+    spec = tf.TensorSpec((), tf.int64)
+    list(tf.data.Dataset.from_generator(square, args=(100_000,), output_signature=spec))
+    list(tf.data.Dataset.from_generator(square, args=(2**40,), output_signature=spec))
+    assert seen == [("int32", 1410065408, 10_000_000_000), ("int64", 0, 2**80)]
+
+
+def test_generators_of_one_dataset_run_at_the_same_time():
+    # Both shards must be inside their generator body at once to pass the barrier.
+    barrier = threading.Barrier(2, timeout=60)
+
+    def shard(i):
+        barrier.wait()
+        yield int(i)
+
+    rows = tf.data.Dataset.range(2).interleave(
+        lambda i: tf.data.Dataset.from_generator(shard, args=(i,), output_signature=tf.TensorSpec((), tf.int64)),
+        cycle_length=2, num_parallel_calls=2)
+    assert sorted(int(x) for x in rows) == [0, 1]
+
+
+def test_one_python_generator_shared_by_two_shards_fails():
+    inside, release = threading.Event(), threading.Event()
+
+    def source():
+        for i in range(4):
+            inside.set()
+            release.wait(60)  # keeps this generator executing, with the GIL released
+            yield i
+
+    shared = source()
+
+    def shard(i):
+        if int(i) == 1:
+            inside.wait(60)  # shard 0 is inside next(shared) now
+            try:
+                yield next(shared)
+            finally:
+                release.set()
+        else:
+            yield next(shared)
+
+    rows = tf.data.Dataset.range(2).interleave(
+        lambda i: tf.data.Dataset.from_generator(shard, args=(i,), output_signature=tf.TensorSpec((), tf.int64)),
+        cycle_length=2, num_parallel_calls=2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="generator already executing"):
+        list(rows)
