@@ -1,8 +1,10 @@
+import textwrap
 from collections import Counter
 
 import pytest
 
 from recipes.determinism import epochs, nondeterministic_by_default, shuffled, with_straggler
+from tests.pages import ROOT, run_python
 
 
 def values(ds):
@@ -46,3 +48,56 @@ def test_no_reshuffle_keeps_one_order():
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         with_straggler(**kwargs)
+
+
+OP_DETERMINISM_PROBE = textwrap.dedent("""
+    import threading
+    import time
+
+    import tensorflow as tf
+    from recipes.determinism import with_straggler
+
+    tf.config.experimental.enable_op_determinism()
+    lock, running, peak = threading.Lock(), [0], [0]
+
+    def busy(x):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return x
+
+    def shard(i):
+        for j in range(2):
+            yield int(busy(i * 10 + j))
+
+    def measure(dataset):
+        peak[0] = 0
+        return [int(x) for x in dataset], peak[0]
+
+    spec = tf.TensorSpec((), tf.int64)
+    print([int(x) for x in with_straggler(deterministic=False)])
+    print(measure(tf.data.Dataset.range(4).interleave(
+        lambda i: tf.data.Dataset.from_generator(shard, args=(i,), output_signature=spec),
+        cycle_length=4, num_parallel_calls=4, deterministic=False)))
+    print(measure(tf.data.Dataset.range(6).map(
+        lambda x: tf.numpy_function(busy, [x], tf.int64), num_parallel_calls=3, deterministic=False)))
+    slow_first = tf.data.Dataset.range(6).map(
+        lambda x: tf.numpy_function(lambda v: time.sleep(0.2 if v == 0 else 0) or v, [x], tf.int64,
+                                    stateful=False),
+        num_parallel_calls=3, deterministic=False)
+    print([int(x) for x in slow_first])
+""")
+
+
+def test_op_determinism_forces_order_and_serializes_python_stages():
+    proc = run_python(["-c", OP_DETERMINISM_PROBE], cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == [
+        "[0, 3, 6, 1, 4, 7, 2, 5, 8]",  # deterministic=False overridden: round robin despite the straggler
+        "([0, 10, 20, 30, 1, 11, 21, 31], 1)",  # one generator body at a time
+        "([0, 1, 2, 3, 4, 5], 1)",  # a stateful numpy_function map runs one call at a time
+        "[0, 1, 2, 3, 4, 5]",  # a stateless map keeps input order despite the slow first element
+    ]
