@@ -1,6 +1,7 @@
 """The README's two commands: CI runs the test one verbatim, and serve serves."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -85,3 +86,16 @@ def test_supported_pythons_agree_across_readme_pyproject_tasks_and_workflow():
 def test_lint_is_clean():
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_served_pages_reload_when_the_code_they_include_changes():
+    """`mkdocs serve` watches every folder pages include code from."""
+    from mkdocs.config import load_config
+
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    watched = {os.path.realpath(path) for path in config.watch}
+    included = set()
+    for page in (ROOT / "docs").rglob("*.md"):
+        for folder in re.findall(r'--8<-- "([^/"]+)/', page.read_text(encoding="utf-8")):
+            included.add(os.path.realpath(ROOT / folder))
+    assert included and included <= watched, sorted(included - watched)
