@@ -283,23 +283,28 @@ def _signature(samples, name):
             return tuple(spec_of(item) for item in element)
         if isinstance(element, dict):
             return {key: spec_of(element[key]) for key in element}
+        if isinstance(element, int) and not isinstance(element, bool):
+            return tf.TensorSpec((), tf.int64)  # Python ints: int32 would overflow on large ones
         tensor = tf.convert_to_tensor(element)
         return tf.TensorSpec(tensor.shape, tensor.dtype)
+
+    def merge(a, b):
+        shape = a.shape.most_specific_compatible_shape(b.shape)
+        if a.dtype == b.dtype:
+            return tf.TensorSpec(shape, a.dtype)
+        for kind in ("is_integer", "is_floating"):
+            if getattr(a.dtype, kind) and getattr(b.dtype, kind):
+                return tf.TensorSpec(shape, max(a.dtype, b.dtype, key=lambda d: d.size))
+        raise TypeError(f"elements change dtype from {a.dtype.name} to {b.dtype.name}")
 
     try:
         specs = [spec_of(e) for e in samples]
         signature = specs[0]
         for spec in specs[1:]:
-            signature = tf.nest.map_structure(
-                lambda a, b: tf.TensorSpec(a.shape.most_specific_compatible_shape(b.shape), a.dtype)
-                if a.dtype == b.dtype else _mixed(a, b), signature, spec)
+            signature = tf.nest.map_structure(merge, signature, spec)
     except (TypeError, ValueError) as error:
         raise DiagnoseError(f"from_generator cannot take the elements of {name}: {error}") from error
     return signature
-
-
-def _mixed(a, b):
-    raise TypeError(f"elements change dtype from {a.dtype.name} to {b.dtype.name}")
 
 
 def _element_facts(samples, seconds):
@@ -461,7 +466,7 @@ def classify(m):
         usable = max(1.0, cores * free)  # cores' worth of CPU this process can get now
         new_t = max((gen_t + el["pickle_s"]) / workers, consumer_t,
                     (gen_t + el["pickle_s"] + consumer_t) / usable)
-        return "python", {"workers": workers, "chunk_size": chunk}, fg_t / new_t, (
+        return "python", {"workers": workers, "batch_size": chunk}, fg_t / new_t, (
             f"the GIL is held {gil:.0%} of the time, so threads do not help; {workers} processes "
             f"({usable:.1f} cores free) share "
             f"{gen_t * 1e3:.2f} ms per element and add {el['pickle_s'] * 1e6:.1f} us of pickling "
@@ -616,7 +621,7 @@ def _try_recipe(function, args, signature, bottleneck, settings, predicted, m, s
             return None, reason
         if m["elements"]["stack_s"] is None:
             return None, "elements differ in shape, so chunks cannot be stacked into one array"
-        workers, chunk = settings["workers"], settings["chunk_size"]
+        workers, chunk = settings["workers"], settings["batch_size"]
         rate = _pooled(target, args, signature, workers, chunk, seconds, guess)
         return rate / fg_rate, f"{workers} worker processes, each running a copy, chunks of {chunk}"
     return None, ("the TensorFlow ops must be moved out of the generator into a map by hand; "

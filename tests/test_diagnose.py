@@ -1,0 +1,369 @@
+"""diagnose: each kind of generator gets its verdict; predictions hold; bad input gets a message.
+
+The generators here differ from the benchmark's workloads (``time.sleep``, an
+arithmetic loop, ``np.sort``) and from each other. Verdicts rest on shares
+(GIL probes, stack samples, CPU over wall time), never on absolute speed, so
+they hold on a loaded machine; budgets are short to keep the file fast.
+"""
+
+import hashlib
+import json
+import queue
+import re
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import zlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recipes.diagnose import (
+    RECIPES,
+    DiagnoseError,
+    Diagnosis,
+    _importable,
+    classify,
+    diagnose,
+    load_function,
+)
+from tests.pages import ROOT
+
+BUDGET = 2.0  # seconds of measurement per generator (TensorFlow's start comes on top)
+
+
+# Waiting: four ways to block that release the GIL.
+def wait_on_event():
+    never_set = threading.Event()
+    for i in range(100_000):
+        never_set.wait(0.005)
+        yield np.float32(i)
+
+
+def wait_on_select():
+    a, b = socket.socketpair()
+    try:
+        for i in range(100_000):
+            ready, _, _ = select.select([a], [], [], 0.005)  # nothing ever arrives: times out
+            yield i, not ready
+    finally:
+        a.close()
+        b.close()
+
+
+def wait_on_queue():
+    inbox = queue.Queue()
+    for i in range(100_000):
+        try:
+            inbox.get(timeout=0.005)
+        except queue.Empty:
+            yield {"index": i}
+
+
+def wait_on_a_slow_peer():
+    """A local 'server' thread answers each request after 5 ms; recv blocks meanwhile."""
+    client, server = socket.socketpair()
+    stop = threading.Event()
+
+    def answer():
+        while not stop.is_set():
+            try:
+                request = server.recv(4)
+            except OSError:
+                return
+            if not request:
+                return
+            stop.wait(0.005)
+            server.sendall(request[::-1])
+
+    peer = threading.Thread(target=answer, daemon=True)
+    peer.start()
+    try:
+        for i in range(100_000):
+            client.sendall(i.to_bytes(4, "little"))
+            yield int.from_bytes(client.recv(4), "big")
+    finally:
+        stop.set()
+        client.close()
+        server.close()
+        peer.join()
+
+
+# Python: three kinds of pure-Python work that hold the GIL.
+def parse_key_values():
+    for i in range(100_000):
+        line = ";".join(f"k{k}={k * i}" for k in range(1200))
+        fields = dict(pair.split("=") for pair in line.split(";"))
+        yield sum(int(v) for v in fields.values())
+
+
+def build_nested_dicts():
+    for i in range(100_000):
+        table = {f"row{r}": [c * r + i for c in range(40)] for r in range(150)}
+        yield np.array([max(v) for v in table.values()], dtype=np.int64)
+
+
+def fnv_hash_words():
+    words = [f"word{w}".encode() for w in range(700)]
+    for i in range(100_000):
+        h = 2166136261 ^ i
+        for word in words:
+            for byte in word:
+                h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+        yield h
+
+
+# GIL-free: three native libraries that release the GIL on large inputs.
+def sha256_of_buffers():
+    buffer = np.random.default_rng(0).bytes(3_000_000)
+    while True:
+        yield hashlib.sha256(buffer).digest()
+
+
+def zlib_compress_buffers():
+    data = np.random.default_rng(1).integers(0, 40, 300_000, dtype=np.uint8).tobytes()
+    while True:
+        yield len(zlib.compress(data, 6))
+
+
+def numpy_fft_spectra():
+    signal = np.random.default_rng(2).random(1 << 18)
+    while True:
+        yield np.abs(np.fft.rfft(signal)[:16]).astype(np.float32)
+
+
+# TensorFlow ops, run eagerly inside the generator.
+def tf_fft_spectra():
+    signal = tf.complex(tf.random.stateless_normal([1 << 15], seed=[1, 2]), 0.0)
+    while True:
+        yield tf.abs(tf.signal.fft(signal))[:8]
+
+
+def tf_resized_images():
+    image = tf.random.stateless_uniform([1, 96, 96, 3], seed=[3, 4])
+    while True:
+        yield tf.image.resize(image, [192, 192])[0, :4, :4, 0]
+
+
+def tf_inverted_matrices():
+    matrix = tf.random.stateless_normal([160, 160], seed=[5, 6]) + 160.0 * tf.eye(160)
+    while True:
+        yield tf.linalg.inv(matrix)[0, :4]
+
+
+# Not the generator: it is faster than the hand-off to TensorFlow.
+def counter():
+    yield from range(10**9)
+
+
+def same_row():
+    row = np.arange(16, dtype=np.float32)
+    while True:
+        yield row
+
+
+KINDS = {
+    "waiting": [wait_on_event, wait_on_select, wait_on_queue, wait_on_a_slow_peer],
+    "python": [parse_key_values, build_nested_dicts, fnv_hash_words],
+    "gil-free": [sha256_of_buffers, zlib_compress_buffers, numpy_fft_spectra],
+    "tf-ops": [tf_fft_spectra, tf_resized_images, tf_inverted_matrices],
+    "not-the-generator": [counter, same_row],
+}
+CASES = [(kind, fn) for kind, fns in KINDS.items() for fn in fns]
+
+
+@pytest.mark.parametrize("kind, function", CASES, ids=[fn.__name__ for _, fn in CASES])
+def test_each_kind_of_generator_gets_its_verdict(kind, function):
+    result = diagnose(function, budget_s=BUDGET, try_recipe=False, progress=False)
+    m = result.measurements
+    assert result.bottleneck == kind, result.summary()
+    assert result.recipe == RECIPES[kind]
+    assert result.predicted_speedup > 0 and result.measured_speedup is None
+    gen = m["generator"]
+    if kind == "python":
+        assert gen["gil_held_share"] >= 0.4, result.summary()
+    if kind in ("waiting", "gil-free", "tf-ops"):
+        assert gen["gil_held_share"] < 0.4, result.summary()
+    if kind == "tf-ops":
+        assert gen["in_tensorflow_share"] >= 0.5 and m["elements"]["tf_tensors"]
+
+
+def test_eager_tensorflow_ops_release_the_gil():
+    """What makes tf-ops different from python: eager kernels run without the GIL."""
+    result = diagnose(tf_inverted_matrices, budget_s=BUDGET, try_recipe=False, progress=False)
+    assert result.measurements["generator"]["gil_held_share"] < 0.4
+    assert result.measurements["generator"]["in_tensorflow_share"] >= 0.5
+
+
+def test_waiting_prediction_is_within_a_factor_of_two_of_the_measured_speedup():
+    """Sharding a waiting source: the prediction holds within 0.5x to 2x of what it gets.
+
+    Waiting gains are the steadiest to measure on a shared machine (the waits
+    overlap whatever the load); a factor of two still separates 4 from 16 shards.
+    """
+    result = diagnose(wait_on_event, budget_s=4.0, progress=False)
+    assert result.bottleneck == "waiting"
+    k = result.settings["num_shards"]
+    assert result.settings == {"num_shards": k, "private_threads": k} and 2 <= k <= 16
+    assert result.measured_speedup is not None, result.measured_with
+    assert 0.5 <= result.measured_speedup / result.predicted_speedup <= 2.0, result.summary()
+    assert f"{k} copies of the generator under interleave, {k} private threads" == result.measured_with
+
+
+def test_not_the_generator_builds_batched_handoff():
+    result = diagnose(same_row, budget_s=BUDGET, progress=False)
+    assert result.bottleneck == "not-the-generator"
+    batch = result.settings["yield_batches_of"]
+    assert result.measured_with == f"the generator's elements handed over in batches of {batch}, then unbatch()"
+    assert result.measured_speedup > 1.0, result.summary()  # hundreds of hand-offs become one
+
+
+def test_json_has_the_promised_fields():
+    result = diagnose(counter, budget_s=1.0, try_recipe=False, progress=False)
+    data = json.loads(result.to_json())
+    assert {"bottleneck", "recipe", "settings", "predicted_speedup", "measured_speedup",
+            "measurements"} <= set(data)
+    assert data["measured_speedup"] is None and data["bottleneck"] == "not-the-generator"
+    assert {"generator", "threads", "elements", "from_generator", "cores"} <= set(data["measurements"])
+    assert data["measurements"]["threads"]["speedup"] > 0
+
+
+def _m(gen_t, fg_t, handoff, gil, cpu_per_wall, tf_share=0.0, free=1.0, cores=2):
+    return {
+        "cores": cores, "cpu_share_available": free,
+        "generator": {"rate": 1 / gen_t, "gil_held_share": gil, "cpu_per_wall": cpu_per_wall,
+                      "in_tensorflow_share": tf_share},
+        "from_generator": {"rate": 1 / fg_t, "handoff_s": handoff},
+        "threads": {"speedup": 1.0},
+        "elements": {"to_tensor_s": 1e-5, "pickle_s": 1e-6, "stack_s": 1e-6},
+    }
+
+
+def test_classify_rules_and_predictions_on_fixed_measurements():
+    # 10 ms waits, 100 us of GIL per element: 16 shards, 10 ms / 0.1 ms caps far above 16.
+    bottleneck, settings, predicted, _ = classify(_m(0.010, 0.0101, 1e-4, 0.0, 0.01))
+    assert (bottleneck, settings) == ("waiting", {"num_shards": 16, "private_threads": 16})
+    assert predicted == pytest.approx(16.0)
+    # 1 ms waits, 200 us of GIL: the GIL allows ~5x, so 4 shards, predicted 1.2 ms / 0.3 ms.
+    bottleneck, settings, predicted, _ = classify(_m(0.001, 0.0012, 2e-4, 0.0, 0.02))
+    assert (bottleneck, settings) == ("waiting", {"num_shards": 4, "private_threads": 4})
+    assert predicted == pytest.approx(4.0)
+    # Python: the GIL is held, two workers on two free cores halve 4 ms.
+    bottleneck, settings, predicted, _ = classify(_m(0.004, 0.0041, 1e-4, 0.95, 1.0))
+    assert (bottleneck, settings) == ("python", {"workers": 2, "batch_size": 4})
+    assert predicted == pytest.approx(2.0, rel=0.05)
+    # The same on a machine where only half a core is free: no gain predicted.
+    assert classify(_m(0.004, 0.0041, 1e-4, 0.95, 0.5, free=0.5))[2] == pytest.approx(1.0, rel=0.05)
+    assert classify(_m(0.004, 0.0041, 1e-4, 0.0, 0.95))[0] == "gil-free"
+    assert classify(_m(0.004, 0.0041, 1e-4, 0.0, 0.95, tf_share=0.9))[0] == "tf-ops"
+    bottleneck, settings, predicted, _ = classify(_m(1e-6, 5e-5, 5e-5, 1.0, 1.0))
+    assert bottleneck == "not-the-generator" and settings["yield_batches_of"] == 256
+
+
+def test_functions_in_main_or_nested_are_not_sent_to_worker_processes():
+    def nested():
+        yield 1
+
+    assert _importable(parse_key_values) == (("tests.test_diagnose", "parse_key_values"), None)
+    assert "defined inside a function" in _importable(nested)[1]
+    namespace = {"__name__": "__main__"}
+    exec("def records():\n    yield 1\n", namespace)
+    assert "defined in __main__" in _importable(namespace["records"])[1]
+
+
+def _yields_nothing():
+    return
+    yield
+
+
+def _raises_after_three():
+    yield from range(3)
+    raise ValueError("record 3 is corrupt")
+
+
+def _raises_later():
+    i = 0
+    while True:
+        i += 1
+        if i == 40:
+            raise RuntimeError("connection reset")
+        yield i
+
+
+def _returns_a_list():
+    return [1, 2, 3]
+
+
+def _too_slow():
+    pause = threading.Event()
+    while True:
+        pause.wait(0.4)
+        yield 0
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: load_function("no_such_module_here:records"), "cannot import 'no_such_module_here'"),
+    (lambda: load_function("json:no_such_function"), "module 'json' has no attribute 'no_such_function'"),
+    (lambda: load_function("json.dumps"), "expected MODULE:FUNCTION"),
+    (lambda: diagnose(_returns_a_list, progress=False),
+     "_returns_a_list is not a generator function: calling it returned list, not a generator"),
+    (lambda: diagnose(counter(), progress=False), "pass the generator function itself"),
+    (lambda: diagnose(42, progress=False), "expected a generator function, got int 42"),
+    (lambda: diagnose(_yields_nothing, progress=False), "_yields_nothing yielded nothing"),
+    (lambda: diagnose(_raises_after_three, progress=False),
+     "_raises_after_three raised ValueError after 3 elements: record 3 is corrupt"),
+    (lambda: diagnose(_raises_later, budget_s=BUDGET, progress=False),
+     "_raises_later raised RuntimeError after 39 elements: connection reset"),
+    (lambda: diagnose(_too_slow, budget_s=1.0, progress=False), "_too_slow is too slow to measure in 1 s"),
+])
+def test_bad_input_gets_a_clear_message(call, message):
+    with pytest.raises(DiagnoseError, match=re.escape(message)):
+        call()
+
+
+def test_command_reports_a_name_that_does_not_import(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "recipes.diagnose", "my_reader:records"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("diagnose: error: cannot import 'my_reader': No module named 'my_reader'")
+
+
+SLOW_PARSER = '''
+def records(n):
+    for i in range(n):
+        line = ",".join(str(i * 31 + j) for j in range(3000))
+        yield sum(int(x) for x in line.split(","))
+'''
+
+
+def test_copied_file_diagnoses_a_module_in_the_current_folder(tmp_path):
+    """The standalone command: a pure-Python reader, the process pool tried for real, JSON written."""
+    shutil.copy(ROOT / "recipes" / "diagnose.py", tmp_path / "diagnose.py")
+    (tmp_path / "slow_parser.py").write_text(SLOW_PARSER, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "diagnose.py", "slow_parser:records", "--args", "100000", "--seconds", "4",
+         "--json", "diagnosis.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bottleneck: python -> read recipes/process_pool.md" in proc.stdout
+    assert "diagnose [6/6]" in proc.stderr  # progress goes to stderr
+    data = json.loads((tmp_path / "diagnosis.json").read_text(encoding="utf-8"))
+    assert data["function"] == "slow_parser:records" and data["bottleneck"] == "python"
+    assert data["settings"]["workers"] >= 1
+    assert isinstance(data["measured_speedup"], float), data["measured_with"]
+    assert data["measured_with"].startswith(f"{data['settings']['workers']} worker processes")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "__pycache__") == [
+        "diagnose.py", "diagnosis.json", "slow_parser.py"]
+
+
+def test_diagnosis_is_a_dataclass_with_a_readable_summary():
+    result = diagnose(wait_on_queue, budget_s=BUDGET, try_recipe=False, progress=False)
+    assert isinstance(result, Diagnosis)
+    lines = result.summary().splitlines()
+    assert lines[0] == "wait_on_queue"
+    assert "bottleneck: waiting -> read recipes/sharded_generator.md" in lines
+    assert lines[-1] == "measured speed-up: not measured: skipped (try_recipe=False)"
