@@ -1,3 +1,4 @@
+import os
 import tempfile
 from collections import Counter
 
@@ -93,3 +94,42 @@ def test_stateless_numpy_function_map_checkpoints():
     stateful = tf.data.Dataset.range(4).map(lambda i: tf.numpy_function(lambda x: x * 2, [i], tf.int64))
     with pytest.raises(tf.errors.FailedPreconditionError, match="PyFunc is stateful."):
         _checkpoint_after_one(stateful)
+
+
+ELEMENT_BYTES = 20_000 * 4
+
+
+def _big_records(n=40):
+    # Random values do not compress: each element costs its full size in a checkpoint.
+    def record(i):
+        noise = tf.random.stateless_uniform([20_000 - 1], seed=tf.stack([i, 0]))
+        return tf.concat([[tf.cast(i, tf.float32)], noise], axis=0)
+
+    return tf.data.Dataset.range(n).map(record)
+
+
+def _checkpoint_size_and_resume(dataset, symbolic):
+    options = tf.data.Options()
+    options.experimental_symbolic_checkpoint = symbolic
+    dataset = dataset.with_options(options)
+    iterator = iter(dataset)
+    [next(iterator) for _ in range(3)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = tf.train.Checkpoint(iterator=iterator).write(os.path.join(folder, "ckpt"))
+        size = sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder))
+        after = [int(x[0]) for x in iterator]
+        restored = iter(dataset)
+        tf.train.Checkpoint(iterator=restored).read(path).assert_consumed()
+        assert [int(x[0]) for x in restored] == after, "the restored iterator continues exactly"
+    return size
+
+
+def test_checkpoint_holds_the_shuffle_buffer_in_both_modes():
+    shuffled = _big_records().shuffle(10, seed=1)
+    assert _checkpoint_size_and_resume(shuffled, symbolic=False) >= 9 * ELEMENT_BYTES  # 9 or 10 buffered between calls
+    assert _checkpoint_size_and_resume(shuffled, symbolic=True) >= 9 * ELEMENT_BYTES
+
+
+def test_symbolic_checkpoint_saves_positions_not_buffers():
+    prefetched = _big_records().map(lambda x: x * 2, num_parallel_calls=2).prefetch(8)
+    assert _checkpoint_size_and_resume(prefetched, symbolic=True) < ELEMENT_BYTES // 4
