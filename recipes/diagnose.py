@@ -68,11 +68,11 @@ def _tf():
     import tensorflow as tf  # here, not at the top: see the module docstring
 
     return tf
-# --8<-- [end:setup]
 
 
 class DiagnoseError(ValueError):
     """Raised with a message for the reader when a function cannot be measured."""
+# --8<-- [end:setup]
 
 
 # --8<-- [start:load]
@@ -157,6 +157,7 @@ class _Stream:
 # --8<-- [end:load]
 
 
+# --8<-- [start:measure]
 def _progress(enabled, step, text):
     if enabled:
         print(f"diagnose [{step}/6] {text}", file=sys.stderr, flush=True)
@@ -179,7 +180,6 @@ def _cpu_share(seconds=0.1):
     return min(1.0, max(0.05, (time.thread_time() - cpu0) / (time.perf_counter() - wall0)))
 
 
-# --8<-- [start:measure]
 def _run_copies(function, args, threads, seconds, probe=False):
     """Run ``threads`` copies of the generator, one per thread, for ``seconds``.
 
@@ -357,6 +357,7 @@ def _from_generator(function, args, signature):
 # --8<-- [end:measure]
 
 
+# --8<-- [start:report]
 @dataclass
 class Diagnosis:
     """What :func:`diagnose` found: the verdict, the advice and the numbers behind them.
@@ -411,8 +412,10 @@ class Diagnosis:
     def to_json(self):
         """The diagnosis as a JSON string (what ``--json PATH`` writes)."""
         return json.dumps(asdict(self), indent=2, sort_keys=True)
+# --8<-- [end:report]
 
 
+# --8<-- [start:classify]
 def _pow2_floor(x, low, high):
     x = max(low, min(high, x))
     return max(low, 2 ** int(math.floor(math.log2(x))))
@@ -423,7 +426,6 @@ def _pow2_ceil(x, low, high):
     return min(high, 2 ** int(math.ceil(math.log2(x))))
 
 
-# --8<-- [start:classify]
 def classify(m):
     """Bottleneck, settings, predicted speed-up and its basis, from measurements ``m``.
 
