@@ -130,7 +130,10 @@ LOADERS = {
 
 
 def interleaved_rows(paths, loader, cycle_length=2, deterministic=True):
-    """Rows of all files; ``cycle_length`` files are open and read at once.
+    """Rows of all files, drawn in turn from ``cycle_length`` files at a time.
+
+    The parallel interleave also opens up to ``2 * cycle_length`` files ahead
+    of the cycle, so up to ``3 * cycle_length`` files are open at once.
 
     With ``deterministic=True`` the order is fixed: one row from each open file
     in turn (``block_length=1``), and a finished file is replaced by the next

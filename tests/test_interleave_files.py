@@ -6,7 +6,12 @@ import pytest
 import tensorflow as tf
 
 from recipes.interleave_files import (
-    COLS, LOADERS, interleaved_rows, path_dataset, rows_with_tf_ops, sample_files,
+    COLS,
+    LOADERS,
+    interleaved_rows,
+    path_dataset,
+    rows_with_tf_ops,
+    sample_files,
 )
 
 LOADER_NAMES = sorted(LOADERS)
@@ -110,3 +115,40 @@ def test_interleaved_rows_bad_arguments():
         interleaved_rows(["x.npy"], rows_with_tf_ops, cycle_length=0)
     with pytest.raises(ValueError, match="loader"):
         interleaved_rows(["x.npy"], print)
+
+
+def test_list_files_shuffles_unless_told_not_to(tmp_path):
+    for i in range(8):
+        (tmp_path / f"part-{i}.npy").touch()
+    pattern = str(tmp_path / "part-*.npy")
+
+    def names(**kwargs):
+        return [os.path.basename(p.decode()) for p in tf.data.Dataset.list_files(pattern, **kwargs).as_numpy_iterator()]
+
+    in_order = [f"part-{i}.npy" for i in range(8)]
+    assert names(shuffle=False) == in_order
+    shuffled = names(seed=3)  # shuffle=None means shuffle=True
+    assert sorted(shuffled) == in_order and shuffled != in_order
+
+
+def test_parallel_interleave_opens_more_files_than_cycle_length(monkeypatch):
+    import threading
+    import time
+
+    loads, lock, real_load = [], threading.Lock(), np.load
+
+    def counting_load(path, *args, **kwargs):
+        with lock:
+            loads.append(os.path.basename(path))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(np, "load", counting_load)
+    with sample_files(num_files=10, rows_per_file=5) as paths:
+        iterator = iter(interleaved_rows(paths, LOADERS["generator"], cycle_length=2))
+        assert int(next(iterator)[0]) == 0
+        deadline = time.monotonic() + 60
+        while len(loads) < 6 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert len(loads) == 6, "2 files in the cycle and 4 opened ahead of it"
+        del iterator
