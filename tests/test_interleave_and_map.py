@@ -64,3 +64,28 @@ def test_path_dataset_is_the_same_function_in_both_file_recipes():
 
     sources = [ast.dump(ast.parse(inspect.getsource(m.path_dataset))) for m in (interleave_files, interleave_and_map)]
     assert sources[0] == sources[1]
+
+
+def test_fused_work_also_runs_in_files_opened_ahead_of_the_cycle():
+    import threading
+    import time
+
+    lock, mapped_from = threading.Lock(), set()
+
+    def note(x):
+        with lock:
+            mapped_from.add(int(x) // 10)  # which input (file) this row came from
+        return x
+
+    rows = tf.data.Dataset.range(6).interleave(
+        lambda i: tf.data.Dataset.range(i * 10, i * 10 + 5).map(
+            lambda x: tf.numpy_function(note, [x], tf.int64, stateful=False)),
+        cycle_length=1, num_parallel_calls=1)
+    iterator = iter(rows)
+    assert int(next(iterator)) == 0
+    deadline = time.monotonic() + 60
+    while len(mapped_from) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    assert mapped_from == {0, 1, 2}, "the cycle's input and two opened ahead; no others yet"
+    del iterator
