@@ -390,7 +390,7 @@ class Diagnosis:
         m = self.measurements
         gen, fg, el = m["generator"], m["from_generator"], m["elements"]
         settings = ", ".join(f"{k}={v}" for k, v in self.settings.items())
-        measured = (f"{self.measured_speedup:.1f}x ({self.measured_with})" if self.measured_speedup
+        measured = (f"{self.measured_speedup:.1f}x ({self.measured_with})" if self.measured_speedup is not None
                     else f"not measured: {self.measured_with}")
         return "\n".join([
             f"{self.function}",
