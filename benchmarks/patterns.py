@@ -114,7 +114,9 @@ def recipe_process_pool(workload, workers, chunk):
     """The process_pool recipe: chunks in, arrays out."""
     def make(n):
         from recipes.process_pool import pooled_dataset
-        return pooled_dataset(PY_WORK[workload], range(n), chunk_size=chunk, workers=workers)
+        t = tf()
+        return pooled_dataset(PY_WORK[workload], range(n), t.TensorSpec((), t.int64),
+                              batch_size=chunk, workers=workers)
     return make
 
 

@@ -131,11 +131,12 @@ def _dies_on_5(i):
 
 @pytest.mark.timeout(120)
 def test_a_dying_pool_worker_stops_the_pipeline_with_an_error_and_no_hang():
-    from recipes.process_pool import pooled_dataset
+    from recipes.process_pool import pooled_dataset, segments_left
 
     with pytest.raises(tf.errors.OpError) as info:
-        list(pooled_dataset(_dies_on_5, range(40), chunk_size=4, workers=2))
-    assert "BrokenProcessPool" in info.value.message
+        list(pooled_dataset(_dies_on_5, range(40), tf.TensorSpec((), tf.int64), batch_size=4, workers=2))
+    assert "WorkerDiedError" in info.value.message and "(exit code 3)" in info.value.message
+    assert segments_left() == []
 
 
 @pytest.mark.timeout(120)
