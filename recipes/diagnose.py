@@ -180,8 +180,12 @@ def _cpu_share(seconds=0.1):
     return min(1.0, max(0.05, (time.thread_time() - cpu0) / (time.perf_counter() - wall0)))
 
 
-def _run_copies(function, args, threads, seconds, probe=False):
+def _run_copies(streams, threads, seconds, probe=False):
     """Run ``threads`` copies of the generator, one per thread, for ``seconds``.
+
+    ``streams`` holds the generators already started (a generator with a slow
+    start, such as opening a connection, pays it once, not in every phase);
+    missing ones are added.
 
     With ``probe``, this thread meanwhile sleeps 1 ms at a time and notes how
     late it wakes: a wake-up needs the GIL, so it is late by about the switch
@@ -190,9 +194,11 @@ def _run_copies(function, args, threads, seconds, probe=False):
     notes whether the generator is inside TensorFlow's Python code.
     """
     stop, counts, errors = threading.Event(), [0] * threads, []
+    while len(streams) < threads:
+        streams.append(_Stream(streams[0].function, streams[0].args))
 
     def work(j):
-        stream = _Stream(function, args)
+        stream = streams[j]
         try:
             while not stop.is_set():
                 stream.next()
@@ -318,10 +324,16 @@ def _element_facts(samples, seconds):
         "bytes": int(np.mean([sum(_nbytes(leaf) for leaf in ls) for ls in leaves])),
         "to_tensor_s": _per_call(lambda: [tf.convert_to_tensor(leaf) for ls in leaves for leaf in ls],
                                  seconds / 3) / len(samples),
-        "pickle_s": _per_call(lambda: pickle.loads(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL)),
-                              seconds / 3) / len(chunk),
+        "pickle_s": _pickle_cost(chunk, seconds / 3),
         "stack_s": _stackable_cost(chunk, seconds / 3),
     }
+
+
+def _pickle_cost(chunk, seconds):
+    try:
+        return _per_call(lambda: pickle.loads(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL)), seconds) / len(chunk)
+    except Exception:
+        return None  # elements cannot be pickled: no worker process can send them
 
 
 def _stackable_cost(chunk, seconds):
@@ -462,16 +474,15 @@ def classify(m):
             f"{tf_share:.0%} of {gen_t * 1e3:.2f} ms per element is eager TensorFlow; in a parallel map it "
             f"spreads over {cores} cores and the generator keeps the rest")
     if gil >= GIL_HELD:
-        workers = cores
+        workers, pickle_s = cores, el["pickle_s"] or 0.0
         chunk = _pow2_ceil(0.01 / gen_t, 1, 1024)  # about 10 ms of work per message
-        consumer_t = el["pickle_s"] + (handoff + el["to_tensor_s"]) / chunk
+        consumer_t = pickle_s + (handoff + el["to_tensor_s"]) / chunk
         usable = max(1.0, cores * free)  # cores' worth of CPU this process can get now
-        new_t = max((gen_t + el["pickle_s"]) / workers, consumer_t,
-                    (gen_t + el["pickle_s"] + consumer_t) / usable)
+        new_t = max((gen_t + pickle_s) / workers, consumer_t, (gen_t + pickle_s + consumer_t) / usable)
         return "python", {"workers": workers, "batch_size": chunk}, fg_t / new_t, (
             f"the GIL is held {gil:.0%} of the time, so threads do not help; {workers} processes "
             f"({usable:.1f} cores free) share "
-            f"{gen_t * 1e3:.2f} ms per element and add {el['pickle_s'] * 1e6:.1f} us of pickling "
+            f"{gen_t * 1e3:.2f} ms per element and add {pickle_s * 1e6:.1f} us of pickling "
             f"and {consumer_t * 1e6:.1f} us in the consumer")
     cpu_t = (gen["cpu_per_wall"] * gen_t + handoff * free) / max(1.0, cores * free)  # on the free cores
     if own_cpu < OWN_CPU:
@@ -621,6 +632,8 @@ def _try_recipe(function, args, signature, bottleneck, settings, predicted, m, s
         target, reason = _importable(function)
         if target is None:
             return None, reason
+        if m["elements"]["pickle_s"] is None:
+            return None, "elements cannot be pickled, so worker processes cannot send them"
         if m["elements"]["stack_s"] is None:
             return None, "elements differ in shape, so chunks cannot be stacked into one array"
         workers, chunk = settings["workers"], settings["batch_size"]
@@ -659,13 +672,15 @@ def diagnose(function, args=(), budget_s=20.0, try_recipe=True, progress=True):
 
     _progress(progress, 2, f"the generator alone, with a GIL probe ({0.2 * budget_s:.1f} s)")
     share = _cpu_share()
-    alone = _run_copies(function, args, 1, 0.2 * budget_s, probe=True)
+    streams = [stream]
+    alone = _run_copies(streams, 1, 0.2 * budget_s, probe=True)
     share = (share + _cpu_share()) / 2
     if alone["elements"] < 10:
         raise DiagnoseError(_too_slow(name, alone["elements"], alone["seconds"], budget_s))
 
     _progress(progress, 3, f"two threads against one ({0.2 * budget_s:.1f} s)")
-    rounds = [_run_copies(function, args, n, 0.05 * budget_s) for n in (1, 2, 1, 2)]
+    rounds = [_run_copies(streams, n, 0.05 * budget_s) for n in (1, 2, 1, 2)]
+    del streams, stream  # closes the generators
     one = sum(r["elements"] for r in rounds[0::2]) / sum(r["seconds"] for r in rounds[0::2])
     two = sum(r["elements"] for r in rounds[1::2]) / sum(r["seconds"] for r in rounds[1::2])
 
