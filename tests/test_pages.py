@@ -16,9 +16,19 @@ RECIPE_MODULES = sorted(
     p.stem for p in (ROOT / "recipes").glob("*.py")
     if not p.name.startswith("_")
 )
-RECIPE_PAGES = sorted(
-    str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md") if p.stem in RECIPE_MODULES
-)
+
+
+def recipe_pages(stem):
+    """The pages of ``recipes/<stem>.py``: ``docs/**/<stem>.md``, except that a module
+    ``troubleshooting_<area>.py`` pairs with ``docs/reference/troubleshooting/<area>.md``."""
+    if stem.startswith("troubleshooting_"):
+        page = DOCS / "reference" / "troubleshooting" / f"{stem[len('troubleshooting_'):]}.md"
+        return [page] if page.is_file() else []
+    return list(DOCS.rglob(f"{stem}.md"))
+
+
+RECIPE_STEM = {str(page.relative_to(DOCS)): stem for stem in RECIPE_MODULES for page in recipe_pages(stem)}
+RECIPE_PAGES = sorted(RECIPE_STEM)
 ALL_PAGES = sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md"))
 ALLOWED_IMPORTS = set(sys.stdlib_module_names) | {"numpy", "tensorflow"}
 INCLUDE = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
@@ -27,7 +37,7 @@ INCLUDE = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
 def test_every_recipe_has_a_page_and_a_test_with_the_same_stem():
     assert RECIPE_MODULES, "no recipe modules found"
     for stem in RECIPE_MODULES:
-        pages = list(DOCS.rglob(f"{stem}.md"))
+        pages = recipe_pages(stem)
         assert len(pages) == 1, f"recipes/{stem}.py needs exactly one docs page, found {pages}"
         assert (ROOT / "tests" / f"test_{stem}.py").is_file(), f"tests/test_{stem}.py is missing"
 
@@ -71,7 +81,7 @@ def _standalone_block(page):
 
 @pytest.mark.parametrize("page", RECIPE_PAGES)
 def test_recipe_runs_alone_in_an_empty_folder_and_prints_what_its_page_says(page, tmp_path):
-    stem = page.rsplit("/", 1)[-1][: -len(".md")]
+    stem = RECIPE_STEM[page]
     command, _, shown_output = _standalone_block(page).partition("\n")
     assert command == f"$ python {stem}.py"
     shutil.copy(ROOT / "recipes" / f"{stem}.py", tmp_path / f"{stem}.py")

@@ -1,0 +1,47 @@
+"""Read the troubleshooting pages: entries, their anchors and the messages they quote.
+
+An entry is a ``## heading { #anchor }``. A message entry's heading is the
+message in backticks and is followed directly by a ```text block quoting what
+TensorFlow or Keras prints; a symptom entry's heading is the symptom in words.
+"""
+
+import re
+
+from tests.pages import DOCS
+
+FOLDER = DOCS / "reference" / "troubleshooting"
+AREAS = ["keras", "signatures", "lifecycle", "shuffling_splitting", "migrations", "distribution", "performance"]
+PAGES = [FOLDER / f"{area}.md" for area in AREAS]
+
+_ENTRY = re.compile(
+    r"^## (?P<heading>.+?) \{ #(?P<anchor>[a-z0-9-]+) \}\n\n(?:```text\n(?P<quote>.*?)\n```)?",
+    flags=re.MULTILINE | re.DOTALL,
+)
+
+
+def entries(page):
+    """(heading, anchor, quoted message or None) of every entry of a page, in order."""
+    text = page.read_text(encoding="utf-8")
+    return [(m["heading"], m["anchor"], m["quote"]) for m in _ENTRY.finditer(text)]
+
+
+def quoted(page):
+    """anchor -> the quoted message, for the message entries of a page."""
+    return {anchor: quote for heading, anchor, quote in entries(page) if heading.startswith("`")}
+
+
+def normalise(text):
+    """Hide the parts of a message that depend on the process, not on the mistake.
+
+    ``pyfunc_<n>`` counts the py_funcs a process created before, Keras numbers
+    unnamed layers and tensors, a deprecation warning names the caller's file and
+    line, and a C++ log line starts with a time stamp, thread id and source line.
+    """
+    text = re.sub(r"\b(pyfunc|keras_tensor|functional|input_layer)(_\d+)?\b", r"\1_N", text)
+    text = re.sub(r"From \S+:\d+: ", "From FILE:LINE: ", text)
+    return text
+
+
+def cpp_log_message(line):
+    """The message of a TensorFlow C++ log line, without ``W0000 00:00:... file.cc:123] ``."""
+    return re.sub(r"^[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\] ", "", line)
