@@ -453,19 +453,21 @@ def classify(m):
     gen, fg, el = m["generator"], m["from_generator"], m["elements"]
     gen_t, fg_t = 1 / gen["rate"], 1 / fg["rate"]
     handoff = fg["handoff_s"]  # from_generator over elements that cost nothing to make
+    floor = fg["tfdata_floor_s"]  # tf.data's own cost per element, without Python
     gil = gen["gil_held_share"]
     own_cpu = max(0.0, gen["cpu_per_wall"] / free - gil)  # CPU outside the GIL, share of a core
     tf_share = gen["in_tensorflow_share"]
     gil_t = gil * gen_t + handoff  # GIL-held seconds per element in any threaded pipeline
 
     if gen_t < handoff:
-        batch = _pow2_ceil(10 * handoff / (gen_t + (el["stack_s"] or 0.0)), 8, 1024)
-        new_t = gen_t + (el["stack_s"] or 0.0) + handoff / batch
+        batch = _pow2_ceil(10 * handoff / (gen_t + (el["stack_s"] or 0.0) + floor), 8, 1024)
+        new_t = gen_t + (el["stack_s"] or 0.0) + handoff / batch + floor
         return "not-the-generator", {
             "yield_batches_of": batch, "then": "unbatch() or a map over batches",
             "prefetch": "tf.data.AUTOTUNE"}, fg_t / new_t, (
             f"the generator takes {gen_t * 1e6:.1f} us per element and the hand-off to TensorFlow "
-            f"{handoff * 1e6:.1f} us; batches of {batch} pay the hand-off once per batch")
+            f"{handoff * 1e6:.1f} us; batches of {batch} pay the hand-off once per batch, and unbatching "
+            f"costs {floor * 1e6:.1f} us per element")
     if tf_share >= IN_TENSORFLOW:
         new_t = max((1 - tf_share) * gen_t + handoff, tf_share * gen_t / cores)
         return "tf-ops", {
@@ -687,13 +689,17 @@ def diagnose(function, args=(), budget_s=20.0, try_recipe=True, progress=True):
     _progress(progress, 4, "element size and conversion to tensors")
     elements = _element_facts(samples, 0.05 * budget_s)
 
-    _progress(progress, 5, f"from_generator: its own cost, then over the generator ({0.25 * budget_s:.1f} s)")
+    _progress(progress, 5, f"from_generator: its own cost, then over the generator ({0.3 * budget_s:.1f} s)")
     handoff = _timed_rate(_from_generator(itertools.cycle, (samples,), signature), 0.1 * budget_s,
                           1 / (elements["to_tensor_s"] + 1e-5))
     fg = _timed_rate(_from_generator(function, args, signature), 0.15 * budget_s,
                      1 / (1 / alone["rate"] + 1 / handoff["rate"]))
     fg["vs_generator"] = fg["rate"] / alone["rate"]
     fg["handoff_s"] = 1 / handoff["rate"]  # per element, for elements that cost nothing to make
+    tf_only = tf.data.Dataset.range(2**62)
+    if elements["stack_s"] is not None:
+        tf_only = tf.data.Dataset.from_tensors(_stack(samples)).repeat().unbatch()
+    fg["tfdata_floor_s"] = 1 / _timed_rate(tf_only, 0.05 * budget_s, 1e5)["rate"]  # no Python at all
     m = {
         "cores": _cores(), "cpu_share_available": share, "first_element_s": first_s,
         "generator": alone, "threads": {"one_thread_rate": one, "two_threads_rate": two, "speedup": two / one},

@@ -242,7 +242,7 @@ def _m(gen_t, fg_t, handoff, gil, cpu_per_wall, tf_share=0.0, free=1.0, cores=2)
         "cores": cores, "cpu_share_available": free,
         "generator": {"rate": 1 / gen_t, "gil_held_share": gil, "cpu_per_wall": cpu_per_wall,
                       "in_tensorflow_share": tf_share},
-        "from_generator": {"rate": 1 / fg_t, "handoff_s": handoff},
+        "from_generator": {"rate": 1 / fg_t, "handoff_s": handoff, "tfdata_floor_s": 1e-6},
         "threads": {"speedup": 1.0},
         "elements": {"to_tensor_s": 1e-5, "pickle_s": 1e-6, "stack_s": 1e-6},
     }
