@@ -4,7 +4,7 @@ Start the servers as separate processes (on one machine here, on many in
 production)::
 
     python -m recipes.service dispatcher [--port 5050] [--work-dir DIR] [--worker-timeout-ms 2000]
-    python -m recipes.service worker --dispatcher localhost:5050 [--port 5051]
+    python -m recipes.service worker --dispatcher localhost:5050 [--port 5051] [--worker-host HOST]
 
 Each prints one ``ready <address>`` line when it serves, then runs until
 stopped. A client pipeline then runs on the workers with
@@ -18,7 +18,12 @@ list of shard names or files and do loading and decoding with TensorFlow ops,
 so that any worker can run the graph; Python-only work can stay on the client,
 after ``distribute``.
 
-Run ``python service.py`` to start a small cluster on 127.0.0.1 and try each
+Security: both servers listen on every interface of the machine and do not
+authenticate clients; anyone who reaches the dispatcher can run any dataset
+graph on the workers, including ops that read or write files there. Run them
+on a private network only your jobs can reach.
+
+Run ``python service.py`` to start a small cluster on this machine and try each
 mode. Needs only the standard library, NumPy and TensorFlow.
 """
 
@@ -43,8 +48,14 @@ COLS = 4
 
 
 # --8<-- [start:servers]
-def serve(role, port=0, dispatcher=None, work_dir=None, worker_timeout_ms=None):
-    """Run one server in this process until it is stopped (the CLI calls this)."""
+def serve(role, port=0, dispatcher=None, work_dir=None, worker_timeout_ms=None, worker_host=None):
+    """Run one server in this process until it is stopped (the CLI calls this).
+
+    Both servers listen on every network interface of the machine, without
+    authentication: run them only on a network that only your jobs can reach.
+    ``worker_host`` is the name clients use to reach this worker (default
+    ``localhost``, which only works when clients run on the same machine).
+    """
     service = tf.data.experimental.service
     if role == "dispatcher":
         config = service.DispatcherConfig(
@@ -56,8 +67,12 @@ def serve(role, port=0, dispatcher=None, work_dir=None, worker_timeout_ms=None):
         server = service.DispatchServer(config)
         address = server.target.split("://")[1]
     else:
-        server = service.WorkerServer(service.WorkerConfig(dispatcher_address=dispatcher, port=port))
-        address = server._address  # "localhost:<port>"; the worker registered itself
+        server = service.WorkerServer(service.WorkerConfig(
+            dispatcher_address=dispatcher, port=port,
+            worker_address=f"{worker_host or 'localhost'}:%port%",  # what the dispatcher tells clients
+        ))
+        port = server._address.rsplit(":", 1)[1]  # the port it bound
+        address = f"{worker_host or 'localhost'}:{port}"  # as it registered with the dispatcher
     print("ready", address, flush=True)
     server.join()
 
@@ -226,11 +241,12 @@ def main(argv=None):
     w = sub.add_parser("worker")
     w.add_argument("--dispatcher", required=True)
     w.add_argument("--port", type=int, default=0)
+    w.add_argument("--worker-host", help="host name or address clients use to reach this worker")
     args = parser.parse_args(argv)
     if args.role == "dispatcher":
         return serve("dispatcher", args.port, work_dir=args.work_dir, worker_timeout_ms=args.worker_timeout_ms)
     if args.role == "worker":
-        return serve("worker", args.port, dispatcher=args.dispatcher)
+        return serve("worker", args.port, dispatcher=args.dispatcher, worker_host=args.worker_host)
     demo()
 
 

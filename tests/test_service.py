@@ -8,7 +8,11 @@ import pytest
 import tensorflow as tf
 
 from recipes.service import (
-    distributed, generator_pipeline, local_cluster, portable_pipeline, shard_files,
+    distributed,
+    generator_pipeline,
+    local_cluster,
+    portable_pipeline,
+    shard_files,
     with_client_side_python,
 )
 from tests.pages import ROOT, run_python
@@ -119,3 +123,37 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="num_workers"):
         with local_cluster(num_workers=0):
             pass
+
+
+def _listening(proc):
+    return [c for c in psutil.Process(proc.pid).net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
+
+
+def test_servers_listen_on_every_interface(cluster):
+    _, address, workers = cluster
+    dispatcher = next(p for p in server_processes() if " dispatcher" in " ".join(p.cmdline()))
+    port = int(address.rsplit(":", 1)[1])
+    sockets = _listening(dispatcher)
+    assert port in {c.laddr.port for c in sockets}
+    for proc in [dispatcher, *workers]:
+        listening = _listening(proc)
+        assert listening, f"process {proc.pid} listens on nothing"
+        assert {c.laddr.ip for c in listening} <= {"0.0.0.0", "::"}, "bound to all interfaces, not loopback"
+
+
+def test_a_client_reads_a_file_of_the_worker_machine(cluster, tmp_path):
+    _, address, _ = cluster
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"worker-side file contents\n")
+    # Any client that reaches the dispatcher can send any graph; here one that reads a file.
+    probe = tf.data.Dataset.from_tensors(str(secret)).map(tf.io.read_file)
+    loopback = "127.0.0.1:" + address.rsplit(":", 1)[1]
+    assert [bytes(x) for x in distributed(probe, loopback).as_numpy_iterator()] == [b"worker-side file contents\n"]
+
+
+def test_static_sharding_needs_a_fixed_worker_list(cluster):
+    paths, address, _ = cluster
+    static = portable_pipeline(paths).apply(tf.data.experimental.service.distribute(
+        processing_mode=tf.data.experimental.service.ShardingPolicy.FILE, service=f"grpc://{address}"))
+    with pytest.raises(tf.errors.NotFoundError, match=r"Worker localhost:\d+ is not in the workers list"):
+        list(static)
