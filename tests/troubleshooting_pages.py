@@ -35,13 +35,11 @@ def normalise(text):
 
     ``pyfunc_<n>`` counts the py_funcs a process created before, Keras numbers
     unnamed layers and tensors, a deprecation warning names the caller's file and
-    line, and a C++ log line starts with a time stamp, thread id and source line.
+    line, a C++ log line starts with a time stamp, thread id and source line, and
+    the shuffle buffer's progress depends on timing.
     """
     text = re.sub(r"\b(pyfunc|keras_tensor|functional|input_layer)(_\d+)?\b", r"\1_N", text)
     text = re.sub(r"From \S+:\d+: ", "From FILE:LINE: ", text)
+    text = re.sub(r"\(this may take a while\): \d+ of", "(this may take a while): N of", text)
     return text
 
-
-def cpp_log_message(line):
-    """The message of a TensorFlow C++ log line, without ``W0000 00:00:... file.cc:123] ``."""
-    return re.sub(r"^[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\] ", "", line)
