@@ -33,7 +33,7 @@ from recipes.diagnose import (
 )
 from tests.pages import ROOT
 
-BUDGET = 2.0  # seconds of measurement per generator (TensorFlow's start comes on top)
+BUDGET = 1.5  # seconds of measurement per generator (TensorFlow's start comes on top)
 
 
 # Waiting: four ways to block that release the GIL.
