@@ -5,7 +5,13 @@ import pytest
 import tensorflow as tf
 
 from recipes.variable_length import (
-    PAD, bucketed, padded, padding_fraction, ragged, sequence_lengths, sequences,
+    PAD,
+    bucketed,
+    padded,
+    padding_fraction,
+    ragged,
+    sequence_lengths,
+    sequences,
 )
 
 
@@ -65,3 +71,13 @@ def test_padding_fraction():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         sequences(**kwargs)
+
+
+def test_bucketing_changes_the_order_padding_keeps_it():
+    def ids(batches):  # every token of sequence k is k
+        return [int(row[row != PAD][0]) for b in batches for row in b]
+
+    bucketed_ids = ids(bucketed(sequences(40, 10, 0), 4, boundaries=(4, 7)).as_numpy_iterator())
+    padded_ids = ids(padded(sequences(40, 10, 0), 4).as_numpy_iterator())
+    assert padded_ids == list(range(1, 41))
+    assert sorted(bucketed_ids) == padded_ids and bucketed_ids != padded_ids
