@@ -61,7 +61,7 @@ def test_pages_link_enough_distinct_tests():
 
 
 def test_explanation_and_why_sections_link_their_proof():
-    """The machinery page and every recipe's "why" section name at least one test."""
+    """The machinery page and every recipe's why/which/choosing/how section name at least one test."""
     missing = []
     for page in [DOCS / "explanation" / "machinery.md", *sorted((DOCS / "recipes").glob("*.md"))]:
         if page.name == "index.md":
@@ -69,7 +69,7 @@ def test_explanation_and_why_sections_link_their_proof():
         text = page.read_text(encoding="utf-8")
         sections = re.split(r"^## ", text, flags=re.M)
         if page.parent.name == "recipes":
-            sections = [s for s in sections if re.match(r"(Why|Which|Choosing|What)", s)]
+            sections = [s for s in sections if re.match(r"(Why|Which|Choosing|What|How)", s)]
             if not sections:
                 missing.append(f"{page.name}: no why/choosing section")
                 continue
