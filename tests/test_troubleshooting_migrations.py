@@ -1,0 +1,44 @@
+"""Migrations: each deprecation warning and removal error is printed as the page quotes it."""
+
+import pytest
+
+from recipes import troubleshooting_migrations as t
+from tests.troubleshooting_pages import FOLDER, entries, normalise, quoted
+
+PAGE = FOLDER / "migrations.md"
+QUOTED = quoted(PAGE)
+DEPRECATED = ["output-types-is-deprecated", "parallel-interleave-is-deprecated",
+              "map-and-batch-is-deprecated", "shuffle-and-repeat-is-deprecated"]
+REMOVED = [
+    (t._one_shot_iterator_broken, "object-has-no-attribute-make-one-shot-iterator"),
+    (t._output_shapes_attribute_broken, "object-has-no-attribute-output-shapes"),
+    (t._py_func_broken, "module-tensorflow-has-no-attribute-py-func"),
+]
+
+
+def test_each_deprecated_call_prints_the_quoted_warning_and_its_replacement_none():
+    warnings = t._deprecated_calls_broken()  # one per line of the script, in order
+    assert [normalise(w) for w in warnings] == [normalise(QUOTED[anchor]) for anchor in DEPRECATED]
+    assert t.current_calls_fixed() == []
+    assert t.current_calls_results() == ([1, 2], [0, 0, 1], [[0, 2], [4, 6]], [0, 0, 1, 1, 2, 2, 3, 3])
+
+
+@pytest.mark.parametrize("broken, anchor", REMOVED, ids=[r[1] for r in REMOVED])
+def test_removed_api_error_is_raised_as_quoted(broken, anchor):
+    with pytest.raises(AttributeError) as info:
+        broken()
+    assert t.last_line(info.value) == QUOTED[anchor]
+
+
+def test_replacements():
+    assert t.iterate_fixed() == (1, [2, 3])
+    assert t.element_spec_fixed() == ([], "int64")
+    assert t.numpy_function_fixed() == [0, 2]
+
+
+def test_every_message_entry_is_reproduced_and_every_entry_has_a_thread():
+    assert set(QUOTED) == set(DEPRECATED) | {r[1] for r in REMOVED}
+    text = PAGE.read_text(encoding="utf-8")
+    for _, anchor, _ in entries(PAGE):
+        section = text.split(f"{{ #{anchor} }}", 1)[1].split("\n## ", 1)[0]
+        assert "Seen in: [" in section, anchor
