@@ -1,0 +1,47 @@
+"""Distribution, sharding and streams: each message is raised or logged as the page quotes it."""
+
+import re
+
+import pytest
+import tensorflow as tf
+
+from recipes import troubleshooting_distribution as t
+from tests.troubleshooting_pages import FOLDER, entries, normalise, quoted
+
+PAGE = FOLDER / "distribution.md"
+QUOTED = quoted(PAGE)
+
+
+def test_generator_on_a_remote_worker():
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        t._generator_on_remote_worker_broken()
+    line = t.last_line(info.value)
+    assert re.fullmatch(r"ValueError: Could not find callback with key=pyfunc_\d+ in the registry\.", line)
+    assert normalise(line) == normalise(QUOTED["could-not-find-callback-with-key-pyfunc-in-the-registry"])
+    assert t.tf_ops_on_remote_worker_fixed() == [0, 1, 2]
+
+
+def test_generator_under_a_strategy_logs_the_quoted_warning_and_delivers_everything_once():
+    warnings, (whole, per_pipeline) = t._generator_under_a_strategy_broken()
+    assert warnings == [QUOTED["input-of-generatordatasetop-will-not-be-optimized"]]
+    assert whole == per_pipeline == list(range(8))
+
+
+def test_shard_after_the_generator_makes_the_source_produce_everything():
+    assert t._shard_after_generator_broken(num_workers=4, count=40) == (10, 40)
+    assert t.shard_inside_the_generator_fixed(num_workers=4, count=40) == (10, 10)
+
+
+def test_a_queue_without_end_marker_never_ends_the_epoch():
+    received, still_waiting = t._queue_without_end_broken(wait_seconds=2.0)
+    assert received == [0, 1, 2] and still_waiting
+    assert t.queue_with_end_marker_fixed() == [0, 1, 2]
+
+
+def test_every_message_entry_is_reproduced_and_every_entry_has_a_thread():
+    assert set(QUOTED) == {"could-not-find-callback-with-key-pyfunc-in-the-registry",
+                           "input-of-generatordatasetop-will-not-be-optimized"}
+    text = PAGE.read_text(encoding="utf-8")
+    for _, anchor, _ in entries(PAGE):
+        section = text.split(f"{{ #{anchor} }}", 1)[1].split("\n## ", 1)[0]
+        assert "Seen in: [" in section, anchor
