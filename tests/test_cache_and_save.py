@@ -132,3 +132,32 @@ def test_snapshot_of_tensorflow_ops_is_found_by_a_new_dataset():
             assert values(tf.data.Dataset.range(4).map(lambda i: tf.cast(i, tf.float32) * 10).snapshot(path)) \
                 == EXPECTED[:4]
         assert len(os.listdir(path)) == 1, "the same graph has the same fingerprint"
+
+
+SNAPSHOT_RUN = """
+import os
+import sys
+import tensorflow as tf
+from recipes.cache_and_save import CountingSource, values
+
+if sys.argv[2] == "shifted":  # one more py_func created first shifts the callback keys
+    tf.data.Dataset.range(1).map(lambda x: tf.numpy_function(lambda v: v, [x], tf.int64))
+source = CountingSource(4)
+print(values(source.dataset().snapshot(sys.argv[1])), source.produced, len(os.listdir(sys.argv[1])))
+"""
+
+
+def test_snapshot_of_a_generator_is_found_only_if_the_callback_keys_match():
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "snap")
+        runs = []
+        for mode in ("same", "same", "shifted"):
+            proc = subprocess.run([sys.executable, "-c", SNAPSHOT_RUN, path, mode], cwd=ROOT, env=clean_env(),
+                                  capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            runs.append(proc.stdout)
+    assert runs == [
+        "[0.0, 10.0, 20.0, 30.0] 4 1\n",  # writes the snapshot
+        "[0.0, 10.0, 20.0, 30.0] 0 1\n",  # a fresh process, same keys: reads it
+        "[0.0, 10.0, 20.0, 30.0] 4 2\n",  # another py_func first: new fingerprint, written again
+    ]
