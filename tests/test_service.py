@@ -157,3 +157,18 @@ def test_static_sharding_needs_a_fixed_worker_list(cluster):
         processing_mode=tf.data.experimental.service.ShardingPolicy.FILE, service=f"grpc://{address}"))
     with pytest.raises(tf.errors.NotFoundError, match=r"Worker localhost:\d+ is not in the workers list"):
         list(static)
+
+
+def test_a_worker_in_the_client_process_runs_a_generator_pipeline():
+    # Why generator pipelines seem to work in single-process tests: same registry.
+    service = tf.data.experimental.service
+    dispatcher = service.DispatchServer()
+    address = dispatcher.target.split("://")[1]
+    worker = service.WorkerServer(service.WorkerConfig(dispatcher_address=address))
+    try:
+        with shard_files(num_files=2, rows_per_file=2) as paths:
+            rows = sorted(int(r[0]) for r in distributed(generator_pipeline(paths), address))
+        assert rows == [0, 1, 100, 101]
+    finally:
+        worker._stop()
+        dispatcher._stop()
