@@ -83,3 +83,34 @@ def test_vectorized_matches_batch_generator():
 def test_bad_arguments_name_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_stateful_random_values_follow_the_order_threads_draw_them():
+    import threading
+
+    def run(parallel):
+        drawn = threading.Event()
+
+        def hold_back_element_0(i):
+            if i == 0 and parallel:
+                assert drawn.wait(60), "element 1 never drew"
+            return i
+
+        def element_1_has_drawn(i, _value):
+            if i == 1:
+                drawn.set()
+            return i
+
+        def augment(i):
+            gate = tf.numpy_function(hold_back_element_0, [i], tf.int64)
+            with tf.control_dependencies([gate]):
+                value = tf.random.uniform([], seed=7)  # stateful: one hidden counter for all calls
+            with tf.control_dependencies([tf.numpy_function(element_1_has_drawn, [i, value], tf.int64)]):
+                return tf.identity(value)
+
+        dataset = tf.data.Dataset.range(2).map(augment, num_parallel_calls=2 if parallel else None)
+        return [float(x) for x in dataset]
+
+    first, second = run(parallel=False)
+    assert run(parallel=False) == [first, second], "the same seed gives the same stream"
+    assert run(parallel=True) == [second, first], "element 1 drew first, so it got the first number"
