@@ -5,7 +5,13 @@ import pytest
 import tensorflow as tf
 
 from recipes.parallel_map import (
-    HEIGHT, WIDTH, augment_batch, augmented_batches, raw_batches, raw_images, vectorized,
+    HEIGHT,
+    WIDTH,
+    augment_batch,
+    augmented_batches,
+    raw_batches,
+    raw_images,
+    vectorized,
 )
 
 
