@@ -101,3 +101,19 @@ def test_op_determinism_forces_order_and_serializes_python_stages():
         "([0, 1, 2, 3, 4, 5], 1)",  # a stateful numpy_function map runs one call at a time
         "[0, 1, 2, 3, 4, 5]",  # a stateless map keeps input order despite the slow first element
     ]
+
+
+def test_unseeded_shuffle_differs_between_runs_unless_a_global_seed_is_set():
+    code = textwrap.dedent("""
+        import tensorflow as tf
+        print([int(x) for x in tf.data.Dataset.range(20).shuffle(20)])
+        tf.random.set_seed(5)
+        print([int(x) for x in tf.data.Dataset.range(20).shuffle(20)])
+    """)
+    runs = []
+    for _ in range(2):
+        proc = run_python(["-c", code], cwd=ROOT, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append(proc.stdout.splitlines())
+    assert runs[0][0] != runs[1][0], "different in every run (1 in 20! to coincide)"
+    assert runs[0][1] == runs[1][1], "tf.random.set_seed fixes the order"
