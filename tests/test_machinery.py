@@ -109,6 +109,16 @@ def test_from_generator_is_a_generator_dataset_of_three_py_funcs():
     assert len(tokens) == 3 and all(t.startswith("pyfunc_") for t in tokens), tokens
 
 
+def test_a_composite_signature_makes_the_next_step_an_eager_py_func():
+    ragged = tf.RaggedTensorSpec(shape=(None, None), dtype=tf.int64)
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter([tf.ragged.constant([[1], [2, 3]], dtype=tf.int64)]), output_signature=ragged)
+    graph = graph_pb2.GraphDef.FromString(dataset._as_serialized_graph().numpy())
+    ops = [node.op for function in graph.library.function for node in function.node_def]
+    assert ops.count("EagerPyFunc") == 1 and ops.count("PyFunc") == 2
+    assert [x.to_list() for x in dataset] == [[[1], [2, 3]]]
+
+
 def test_generator_is_created_at_the_first_element_and_dropped_at_the_end():
     events = []
 
