@@ -16,9 +16,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog=PROG, description=benchmarks.__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (under 2.5 minutes)")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    parser.add_argument("--plot", metavar="DIR", help="write one SVG chart per class")
-    parser.add_argument("--only", metavar="CLASSES", default="A,B,C,D", help="e.g. A,C")
-    parser.add_argument("--reps", type=int, help="repetitions per pattern (default 3 quick, 5 full)")
+    parser.add_argument("--plot", metavar="DIR", help="write one SVG chart per class (class E: against size)")
+    parser.add_argument("--only", metavar="CLASSES", default=",".join(WORKLOADS), help="e.g. A,E")
+    parser.add_argument("--reps", type=int, help="repetitions per pattern (default 1 quick, 4 full; class E at most 3)")
     parser.add_argument("--replot", metavar="JSON",
                         help="only redraw the charts of an existing results file (with --plot)")
     parser.add_argument("--no-service", dest="service", action="store_false",
@@ -40,9 +40,10 @@ def main(argv=None):
         parser.error("--reps must be at least 1")
     started = time.time()
     command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
-    results, skipped = measure.run(workloads, args.quick, args.reps)
-    service = measure.service_rows(args.reps or (1 if args.quick else 5), args.quick) if args.service else []
-    out = report.build_report(command.strip(), args.quick, measure.machine_info(), measure.versions(),
+    results, skipped, bandwidth = measure.run(workloads, args.quick, args.reps)
+    service = measure.service_rows(args.reps or (1 if args.quick else 3), args.quick) if args.service else []
+    machine = {**measure.machine_info(), "memory_copy_bytes_per_s": bandwidth}
+    out = report.build_report(command.strip(), args.quick, machine, measure.versions(),
                               workloads, results, skipped, service, round(time.time() - started, 1))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -1,8 +1,10 @@
 """The tf.data pipelines the benchmark measures, per workload class.
 
-A pattern's ``make(n)`` returns an iterable of the element indices ``0..n-1``
-(a ``tf.data.Dataset`` or an iterator). Recommended patterns are the recipes
-as their pages recommend them, imported from ``recipes``.
+A pattern's ``make(n)`` returns an iterable over the elements for the indices
+``0..n-1``: a ``tf.data.Dataset`` of single elements (the benchmark batches it
+by 32), or, when ``batched`` is set, of batches or an iterator of batches (as
+peers give them). Recommended patterns are the recipes as their pages
+recommend them, imported from ``recipes``.
 """
 
 import concurrent.futures as cf
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchmarks.workloads import LATENCY_S, MAX_SHARDS, PY_WORK, tf, tf_work
+from benchmarks.workloads import BATCH, LATENCY_S, MAX_SHARDS, PY_WORK, SIZES, spec_args, tf, tf_work, work_for
 
 
 @dataclass
@@ -21,8 +23,11 @@ class Pattern:
     make: object  # n -> iterable of element indices (tf.data dataset or iterator)
     recommended: bool = False
     peer: bool = False
-    min_n: int = 40  # smallest run; process-based peers need more to reach steady state
+    min_n: int = 128  # smallest run (4 batches); process-based peers need more to reach steady state
     params: dict = field(default_factory=dict)
+    batched: bool = False  # make(n) already yields batches of BATCH
+    size: str = None  # class E: the element size (a key of SIZES)
+    fixed_n: int = None  # run exactly this many elements (no sizing run)
 
 
 def _with_private_pool(dataset, threads):
@@ -31,19 +36,20 @@ def _with_private_pool(dataset, threads):
     return dataset.with_options(options)
 
 
-def _spec():
+def _spec(workload="A", size=None):
     t = tf()
-    return t.TensorSpec(shape=(), dtype=t.int64)
+    shape, dtype = spec_args(workload, size)
+    return t.TensorSpec(shape=shape, dtype=t.as_dtype(dtype))
 
 
-def naive(workload):
-    work = PY_WORK[workload]
+def naive(workload, size=None):
+    work = work_for(workload, size)
 
     def make(n):
         def generate():
             for i in range(n):
                 yield work(i)
-        return tf().data.Dataset.from_generator(generate, output_signature=_spec())
+        return tf().data.Dataset.from_generator(generate, output_signature=_spec(workload, size))
     return make
 
 
@@ -63,19 +69,21 @@ def numpy_function_map(workload, pool=None, unbounded=False):
     return make
 
 
-def _shard(workload, shard, num_shards, n):
-    work = PY_WORK[workload.decode() if isinstance(workload, bytes) else workload]
+def _shard(workload, size, shard, num_shards, n):
+    text = lambda v: v.decode() if isinstance(v, bytes) else v  # noqa: E731
+    work = work_for(text(workload), text(size) or None)
     for i in range(int(shard), int(n), int(num_shards)):
         yield work(i)
 
 
-def sharded(workload, k, deterministic=True, pool=None, autotune=False):
+def sharded(workload, k, deterministic=True, pool=None, autotune=False, size=None):
     """k generators under interleave, each producing every k-th element."""
     def make(n):
         t = tf()
+        spec = _spec(workload, size)  # outside the traced lambda
         ds = t.data.Dataset.range(k).interleave(
             lambda j: t.data.Dataset.from_generator(
-                _shard, args=(workload, j, k, n), output_signature=_spec()),
+                _shard, args=(workload, size or "", j, k, n), output_signature=spec),
             cycle_length=k,
             num_parallel_calls=t.data.AUTOTUNE if autotune else k,
             deterministic=deterministic)
@@ -110,13 +118,13 @@ def recipe_sharded(k, block):
     return make
 
 
-def recipe_process_pool(workload, workers, chunk):
-    """The process_pool recipe: chunks in, arrays out."""
+def recipe_process_pool(workload, workers, chunk, size=None):
+    """The process_pool recipe: chunks in, results through shared memory; with
+    chunks of BATCH it yields whole batches, otherwise single elements."""
     def make(n):
         from recipes.process_pool import pooled_dataset
-        t = tf()
-        return pooled_dataset(PY_WORK[workload], range(n), t.TensorSpec((), t.int64),
-                              batch_size=chunk, workers=workers)
+        return pooled_dataset(work_for(workload, size), range(n), _spec(workload, size),
+                              batch_size=chunk, workers=workers, yield_batches=(chunk == BATCH))
     return make
 
 
@@ -149,11 +157,38 @@ def d_generator_then_map(chunk=None):
     return make
 
 
+E_RUN = {"8B": 3200, "150KB": 1600, "600KB": 960, "2400KB": 512}  # elements per class E run
+E_QUICK_SIZES = ["8B", "2400KB"]
+
+
+def sizes_for(quick):
+    """Class E sizes measured: all four, or the two extremes in quick mode."""
+    return E_QUICK_SIZES if quick else list(SIZES)
+
+
+def size_patterns(size, quick):
+    """Class E, one size: naive, sharded generators on threads, the process pool recipe."""
+    cores = os.cpu_count() or 1
+    n = E_RUN[size] // (4 if quick else 1)
+    common = {"size": size, "fixed_n": n}
+    return [
+        Pattern(f"naive_{size}", "naive from_generator", naive("E", size), **common),
+        Pattern(f"sharded_k{cores}_{size}", f"{cores} sharded generators (interleave, tf.data threads)",
+                sharded("E", cores, size=size), params={"k": cores}, **common),
+        Pattern(f"process_pool_{size}", f"recipe: process pool of {cores}, shared memory, batches of {BATCH}",
+                recipe_process_pool("E", cores, BATCH, size), recommended=True, batched=True,
+                params={"workers": cores, "chunk": BATCH, "recipe": "recipes.process_pool.pooled_dataset"},
+                **common),
+    ]
+
+
 def patterns_for(workload, quick):
-    """Our patterns for one class, naive first, exactly one recommended."""
+    """Our patterns for one class, naive first, exactly one recommended (class E: per size)."""
     shards = [2, 16] if quick else [2, 4, 8, 16]
     cores = os.cpu_count() or 1
     p = []
+    if workload == "E":
+        return [pattern for size in sizes_for(quick) for pattern in size_patterns(size, quick)]
     if workload == "D":
         p.append(Pattern("naive", "naive from_generator (TF ops run eagerly in the generator)", d_naive()))
         p.append(Pattern("generator_map", "light generator + TF-op map (AUTOTUNE)", d_generator_then_map(),
@@ -202,6 +237,7 @@ def patterns_for(workload, quick):
                          recipe_process_pool(workload, cores, 1), min_n=400,
                          params={"workers": cores, "chunk": 1, "recipe": "recipes.process_pool.pooled_dataset"}))
         p.append(Pattern("process_pool_chunk32", f"recipe: process pool of {cores}, 32 items per task",
-                         recipe_process_pool(workload, cores, 32), recommended=True, min_n=400,
-                         params={"workers": cores, "chunk": 32, "recipe": "recipes.process_pool.pooled_dataset"}))
+                         recipe_process_pool(workload, cores, BATCH), recommended=True, min_n=400, batched=True,
+                         params={"workers": cores, "chunk": BATCH,
+                                 "recipe": "recipes.process_pool.pooled_dataset"}))
     return p
