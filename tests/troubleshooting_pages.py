@@ -35,11 +35,13 @@ def normalise(text):
 
     ``pyfunc_<n>`` counts the py_funcs a process created before, Keras numbers
     unnamed layers and tensors, a deprecation warning names the caller's file and
-    line, a C++ log line starts with a time stamp, thread id and source line, and
-    the shuffle buffer's progress depends on timing.
+    line and a retracing warning names the caller's function, a C++ log line starts
+    with a time stamp, thread id and source line, and the shuffle buffer's progress
+    depends on timing.
     """
     text = re.sub(r"\b(pyfunc|keras_tensor|functional|input_layer)(_\d+)?\b", r"\1_N", text)
     text = re.sub(r"From \S+:\d+: ", "From FILE:LINE: ", text)
     text = re.sub(r"\(this may take a while\): \d+ of", "(this may take a while): N of", text)
+    text = re.sub(r"<function \S+ at 0x[0-9a-f]+>", "<function F>", text)
     return text
 
