@@ -312,7 +312,7 @@ def run(workloads, quick, reps=None, target_s=None):
         per_rep = []
         for rep in range(reps):
             progress(done, total, f"{w}{' ' + size if size else ''}: limit (rep {rep + 1}/{reps})")
-            limit, bound = limit_rate(w, limit_n // 5 if size else limit_n, size, bandwidth)
+            limit, bound = limit_rate(w, limit_n, size, bandwidth)
             done += 1
             rates = {}
             order = list(patterns)

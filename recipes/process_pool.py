@@ -422,6 +422,7 @@ def segments_left():
 
 
 def main():
+    """The demonstration ``python process_pool.py`` prints."""
     import tensorflow as tf
 
     dataset = pooled_dataset(parse_record, range(100), tf.TensorSpec((), tf.int64), batch_size=16, workers=2)
