@@ -133,10 +133,18 @@ def test_code_blocks_have_copy_buttons(browser, served_site):
 
 
 def troubleshooting_entries():
-    """(message, anchor) of every entry: the quoted line without its type."""
-    text = (ROOT / "docs" / "reference" / "troubleshooting.md").read_text(encoding="utf-8")
-    entries = re.findall(r"^## .*\{ #([a-z0-9-]+) \}\n\n```text\n(.+)\n```", text, flags=re.MULTILINE)
-    return [(message.split(": ", 1)[1], anchor) for anchor, message in entries]
+    """(message, anchor) of every message entry on every troubleshooting page.
+
+    The query is the first line of the quoted message as a user would paste it,
+    without what precedes the message itself: an exception or warning type
+    (``TypeError: ``), TensorFlow's logger prefix (``WARNING:tensorflow:``, with
+    ``From file.py:12: `` for deprecations) or a dataset's name (``ShuffleDatasetV3:2: ``).
+    """
+    from tests.troubleshooting_pages import PAGES, quoted
+
+    prefix = re.compile(r"^(WARNING:tensorflow:(From \S+:\d+: )?|\w+(Error|Warning): |\w+Dataset\w*:\d+: )")
+    return [(prefix.sub("", message.splitlines()[0]), anchor)
+            for page in PAGES for anchor, message in quoted(page).items()]
 
 
 @pytest.mark.parametrize("query, anchor", troubleshooting_entries())
