@@ -88,7 +88,7 @@ def _size_plot(report, plt, path):
     for r in rows:
         if family(r) not in families:
             families.append(family(r))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6))
     for fam in families:
         mine = sorted((r for r in rows if family(r) == fam), key=lambda r: r["element_bytes"])
         x = [r["element_bytes"] for r in mine]
@@ -98,15 +98,20 @@ def _size_plot(report, plt, path):
         label = "limit" if fam == "limit" else mine[0]["label"] + (" (recommended)" if mine[0]["recommended"] else "")
         for ax, key in zip(axes, ("elements_per_s", "mb_per_s")):
             ax.plot(x, [r[key] for r in mine], marker="o", label=label, **style)
+    bandwidth = report["machine"].get("memory_copy_bytes_per_s")
+    if bandwidth:  # the ceiling for large elements: one copy of each at memory-copy speed
+        axes[1].axhline(bandwidth / 1e6, color="grey", linestyle="-.",
+                        label=f"memory copy, one thread ({bandwidth / 1e9:.1f} GB/s)")
     for ax, title in zip(axes, ("elements per second (median)", "MB per second (median)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("element size (bytes)")
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower left")
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, frameon=False)
     fig.suptitle("Class E: the same Python work, results of growing size, consumed in batches of 32", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     fig.savefig(path, metadata={"Date": None})
     plt.close(fig)
 
