@@ -121,6 +121,7 @@ def write_plots(report, folder):
     min-max over repetitions; for class E, throughput against element size."""
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "generator-pipelines"  # the same ids every time: redraws diff cleanly
     import matplotlib.pyplot as plt
     os.makedirs(folder, exist_ok=True)
     written = []
