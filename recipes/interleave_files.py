@@ -71,9 +71,7 @@ def path_dataset(paths):
 def _rows_from_file(path):
     # from_generator hands each value in `args` to this function as a NumPy
     # value: a string tensor arrives as `bytes`, so decode it to a str path.
-    rows = np.load(os.fsdecode(path), allow_pickle=False)
-    for row in rows:
-        yield row
+    yield from np.load(os.fsdecode(path), allow_pickle=False)  # one row at a time
 
 
 def rows_with_generator(path):

@@ -8,8 +8,14 @@ import sys
 import pytest
 
 from tests.pages import (
-    DOCS, ROOT, STANDALONE_TITLE, built_page, html_blocks, imported_top_level_modules,
-    markdown_fences, run_python,
+    DOCS,
+    ROOT,
+    STANDALONE_TITLE,
+    built_page,
+    html_blocks,
+    imported_top_level_modules,
+    markdown_fences,
+    run_python,
 )
 
 RECIPE_MODULES = sorted(

@@ -13,7 +13,6 @@ import tempfile
 import threading
 import weakref
 
-import numpy as np
 import psutil
 import pytest
 import tensorflow as tf

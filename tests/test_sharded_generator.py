@@ -1,7 +1,6 @@
 from collections import Counter
 
 import pytest
-import tensorflow as tf
 
 from recipes.sharded_generator import ELEMENT_SPEC, read_shard, shard_of, sharded
 

@@ -5,10 +5,8 @@ import functools
 import http.server
 import os
 import re
-import shutil
 import threading
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest

@@ -83,11 +83,11 @@ def update_page(md_path):
         if proc.returncode:
             raise SystemExit(f"{_shown(md_path)}: its blocks fail:\n{proc.stderr[-3000:]}")
         chunks = proc.stdout.split(MARK + "\n")[:-1]
-        for (start, end, indent, _), chunk in zip(targets, chunks):
+        for (start, _end, indent, _), chunk in zip(targets, chunks):
             replacements[start] = [" " * indent + line for line in chunk.rstrip("\n").split("\n")]
 
     # The standalone run of the page's recipe module.
-    for start, end, indent, info in blocks:
+    for start, _end, indent, info in blocks:
         if info.startswith("console") and STANDALONE_TITLE in info:
             stem = md_path.stem
             with tempfile.TemporaryDirectory() as folder:

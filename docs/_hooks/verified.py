@@ -20,7 +20,7 @@ def _version(*names):
 
 
 def footer_text(today=None):
-    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    today = today or datetime.datetime.now(datetime.UTC).date()
     return (f"Examples run on TensorFlow {_version('tensorflow-cpu', 'tensorflow')}, "
             f"Keras {_version('keras')}, Python {platform.python_version()}; "
             f"built {today.isoformat()}.")
