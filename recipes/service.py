@@ -251,6 +251,7 @@ def main(argv=None):
 
 
 def demo():
+    """The demonstration ``python service.py`` prints: both processing modes, then client-side Python."""
     with shard_files(num_files=6, rows_per_file=5) as paths, local_cluster(num_workers=2) as (address, _):
         rows = sorted(int(r[0]) for r in distributed(portable_pipeline(paths), address, "distributed_epoch"))
         print("distributed_epoch, 2 workers:", len(rows), "rows, each once:", len(set(rows)) == len(rows))

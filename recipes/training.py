@@ -73,6 +73,7 @@ def infinite_dataset(batch_size=32, seed=0):
 
 # --8<-- [start:fit]
 def tiny_model():
+    """A one-layer regression model, compiled: enough to show the input pipeline at work."""
     model = tf.keras.Sequential([tf.keras.Input((FEATURES,)), tf.keras.layers.Dense(1)])
     model.compile(optimizer=tf.keras.optimizers.SGD(0.05), loss="mse")
     return model
