@@ -6,10 +6,11 @@ import pytest
 import tensorflow as tf
 
 from recipes import troubleshooting_distribution as t
-from tests.troubleshooting_pages import FOLDER, entries, normalise, quoted
+from tests.troubleshooting_pages import FOLDER, entries, in_background, normalise, quoted
 
 PAGE = FOLDER / "distribution.md"
 QUOTED = quoted(PAGE)
+STRATEGY = in_background(t._generator_under_a_strategy_broken)  # a fresh interpreter: start it now
 
 
 def test_generator_on_a_remote_worker():
@@ -22,7 +23,7 @@ def test_generator_on_a_remote_worker():
 
 
 def test_generator_under_a_strategy_logs_the_quoted_warning_and_delivers_everything_once():
-    warnings, (whole, per_pipeline) = t._generator_under_a_strategy_broken()
+    warnings, (whole, per_pipeline) = STRATEGY.result()
     assert warnings == [QUOTED["input-of-generatordatasetop-will-not-be-optimized"]]
     assert whole == per_pipeline == list(range(8))
 

@@ -1,12 +1,10 @@
 """A generator's life: each message is raised or logged, and the page quotes it verbatim."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 import tensorflow as tf
 
 from recipes import troubleshooting_lifecycle as t
-from tests.troubleshooting_pages import FOLDER, entries, quoted
+from tests.troubleshooting_pages import FOLDER, entries, in_background, quoted
 
 PAGE = FOLDER / "lifecycle.md"
 QUOTED = quoted(PAGE)
@@ -45,13 +43,12 @@ def test_an_exception_in_the_generator_ends_with_the_quoted_line():
     assert t.original_exception_fixed() == ("InvalidArgumentError", "ValueError", "bad record 2")
 
 
+LOGS = {f: in_background(f) for pair in LOGGED.values() for f in pair}  # fresh interpreters, started now
+
+
 @pytest.fixture(scope="module")
 def logs():
-    """Each reproduction runs in its own interpreter; run them side by side."""
-    calls = [f for pair in LOGGED.values() for f in pair]
-    with ThreadPoolExecutor(len(calls)) as pool:
-        results = dict(zip(calls, pool.map(lambda f: f(), calls)))
-    return results
+    return {f: future.result() for f, future in LOGS.items()}
 
 
 @pytest.mark.parametrize("anchor", sorted(LOGGED))

@@ -3,10 +3,11 @@
 import pytest
 
 from recipes import troubleshooting_migrations as t
-from tests.troubleshooting_pages import FOLDER, entries, normalise, quoted
+from tests.troubleshooting_pages import FOLDER, entries, in_background, normalise, quoted
 
 PAGE = FOLDER / "migrations.md"
 QUOTED = quoted(PAGE)
+OLD_CALLS, NEW_CALLS = in_background(t._deprecated_calls_broken), in_background(t.current_calls_fixed)
 DEPRECATED = ["output-types-is-deprecated", "parallel-interleave-is-deprecated",
               "map-and-batch-is-deprecated", "shuffle-and-repeat-is-deprecated"]
 REMOVED = [
@@ -17,9 +18,9 @@ REMOVED = [
 
 
 def test_each_deprecated_call_prints_the_quoted_warning_and_its_replacement_none():
-    warnings = t._deprecated_calls_broken()  # one per line of the script, in order
+    warnings = OLD_CALLS.result()  # one per line of the script, in order
     assert [normalise(w) for w in warnings] == [normalise(QUOTED[anchor]) for anchor in DEPRECATED]
-    assert t.current_calls_fixed() == []
+    assert NEW_CALLS.result() == []
     assert t.current_calls_results() == ([1, 2], [0, 0, 1], [[0, 2], [4, 6]], [0, 0, 1, 1, 2, 2, 3, 3])
 
 

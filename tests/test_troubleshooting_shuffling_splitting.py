@@ -3,14 +3,15 @@
 import pytest
 
 from recipes import troubleshooting_shuffling_splitting as t
-from tests.troubleshooting_pages import FOLDER, entries, normalise, quoted
+from tests.troubleshooting_pages import FOLDER, entries, in_background, normalise, quoted
 
 PAGE = FOLDER / "shuffling_splitting.md"
 QUOTED = quoted(PAGE)
+SLOW_FILL = in_background(t._slow_fill_broken)  # a fresh interpreter waiting 12 s: start it now
 
 
 def test_slow_fill_logs_the_quoted_line_and_a_small_buffer_reads_little():
-    lines = t._slow_fill_broken()
+    lines = SLOW_FILL.result()
     filling = [line for line in lines if "Filling up" in line]
     assert filling and all(normalise(line) == normalise(QUOTED["filling-up-shuffle-buffer"]) for line in filling)
     assert lines[-1] == "Shuffle buffer filled."

@@ -6,6 +6,7 @@ TensorFlow or Keras prints; a symptom entry's heading is the symptom in words.
 """
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.pages import DOCS
 
@@ -45,3 +46,16 @@ def normalise(text):
     text = re.sub(r"<function \S+ at 0x[0-9a-f]+>", "<function F>", text)
     return text
 
+
+
+_BACKGROUND = ThreadPoolExecutor(max_workers=4, thread_name_prefix="troubleshooting-repro")
+
+
+def in_background(function, *args):
+    """Start ``function(*args)`` now, in a thread; ``.result()`` waits for it.
+
+    For reproductions that run a fresh interpreter (to read TensorFlow's logs or
+    once-per-process warnings): started when the test module is imported, they
+    run while other tests do, instead of one after another.
+    """
+    return _BACKGROUND.submit(function, *args)
