@@ -133,16 +133,24 @@ def test_code_blocks_have_copy_buttons(browser, served_site):
 def troubleshooting_entries():
     """(message, anchor) of every message entry on every troubleshooting page.
 
-    The query is the first line of the quoted message as a user would paste it,
-    without what precedes the message itself: an exception or warning type
-    (``TypeError: ``), TensorFlow's logger prefix (``WARNING:tensorflow:``, with
-    ``From file.py:12: `` for deprecations) or a dataset's name (``ShuffleDatasetV3:2: ``).
+    The query is the start of the quoted message as a user would paste it: its
+    first sentence, without what precedes the message itself (an exception or
+    warning type, ``TypeError: ``; TensorFlow's logger prefix, ``WARNING:tensorflow:``
+    with ``From file.py:12: `` for deprecations; a dataset's name,
+    ``ShuffleDatasetV3:2: ``), and up to its first ``:`` outside square brackets,
+    which the site's search (Lunr) would read as a field name.
     """
     from tests.troubleshooting_pages import PAGES, quoted
 
     prefix = re.compile(r"^(WARNING:tensorflow:(From \S+:\d+: )?|\w+(Error|Warning): |\w+Dataset\w*:\d+: )")
-    return [(prefix.sub("", message.splitlines()[0]), anchor)
-            for page in PAGES for anchor, message in quoted(page).items()]
+    queries = []
+    for page in PAGES:
+        for anchor, message in quoted(page).items():
+            text = prefix.sub("", message.splitlines()[0])
+            text = re.split(r"(?<=\.) ", text, maxsplit=1)[0]
+            colon = re.search(r":(?![^\[]*\])", text)  # not one inside [Op:IteratorGetNext]
+            queries.append(((text[:colon.start()] if colon else text).strip(), anchor))
+    return queries
 
 
 @pytest.mark.parametrize("query, anchor", troubleshooting_entries())
