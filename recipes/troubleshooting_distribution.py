@@ -210,13 +210,17 @@ def last_line(error):
 
 
 def main():
+    strategy = threading.Thread(target=lambda: results.append(_generator_under_a_strategy_broken()))
+    results = []
+    strategy.start()  # a fresh interpreter, while the service demo runs here
     try:
         _generator_on_remote_worker_broken()
     except tf.errors.InvalidArgumentError as error:
         print("generator_on_remote_worker_broken: InvalidArgumentError")
         print("   ", re.sub(r"pyfunc_\d+", "pyfunc_<n>", last_line(error)))
     print("tf_ops_on_remote_worker_fixed:", tf_ops_on_remote_worker_fixed())
-    warnings, (whole, per_pipeline) = _generator_under_a_strategy_broken()
+    strategy.join()
+    warnings, (whole, per_pipeline) = results[0]
     print("generator_under_a_strategy_broken:", warnings)
     print("    every element once:", whole == list(range(8)), per_pipeline == list(range(8)))
     print("queue_without_end_broken:", _queue_without_end_broken())

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 # Hide TensorFlow's C++ start-up notices (oneDNN, CPU features) before import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -311,10 +312,12 @@ def main():
     print("original_exception_fixed:", original_exception_fixed())
     print("end_of_data_in_custom_loops_fixed:", end_of_data_in_custom_loops_fixed())
     print("checkpoint_range_fixed:", checkpoint_range_fixed())
-    print("live_iterator_at_exit_broken:", _live_iterator_at_exit_broken())
-    print("release_iterator_before_exit_fixed:", release_iterator_before_exit_fixed())
-    print("partial_cache_broken:", _partial_cache_broken())
-    print("take_before_cache_fixed:", take_before_cache_fixed())
+    runs = (_live_iterator_at_exit_broken, release_iterator_before_exit_fixed,
+            _partial_cache_broken, take_before_cache_fixed)
+    with ThreadPoolExecutor(len(runs)) as pool:  # four fresh interpreters, side by side
+        logs = list(pool.map(lambda run: run(), runs))
+    for run, log in zip(runs, logs):
+        print(f"{run.__name__.lstrip('_')}:", log)
 
 
 if __name__ == "__main__":
