@@ -194,3 +194,10 @@ def test_update_outputs_rewrites_stale_output_blocks_from_real_runs(tmp_path):
     assert update_page(copy) is True
     assert copy.read_text(encoding="utf-8") == original
     assert update_page(copy) is False
+
+
+def test_recipes_index_lists_every_recipe_page():
+    index = (DOCS / "recipes" / "index.md").read_text(encoding="utf-8")
+    pages = sorted(p.name for p in (DOCS / "recipes").glob("*.md") if p.name != "index.md")
+    missing = [name for name in pages if f"]({name})" not in index]
+    assert not missing, f"docs/recipes/index.md does not list {missing}"

@@ -37,6 +37,9 @@ def _parse(path):
 
 
 def test_every_internal_link_and_anchor_resolves(built_site):
+    from tests.conftest import TEST_SITE_URL
+
+    root = urlsplit(TEST_SITE_URL).path  # where the site lives on its host
     pages = {p: _parse(p) for p in built_site.rglob("*.html")}
     broken = []
     for page, parsed in pages.items():
@@ -46,8 +49,10 @@ def test_every_internal_link_and_anchor_resolves(built_site):
                 continue
             if not parts.path:
                 target = page
-            elif parts.path.startswith("/"):  # the 404 page links from the site root
-                target = (built_site / unquote(parts.path).lstrip("/")).resolve()
+            elif parts.path.startswith("/"):  # the 404 page links from the site's root path
+                path = unquote(parts.path)
+                assert path.startswith(root), f"{page.relative_to(built_site)}: {href} is outside the site"
+                target = (built_site / path[len(root):]).resolve()
             else:
                 target = (page.parent / unquote(parts.path)).resolve()
             if target.is_dir():
