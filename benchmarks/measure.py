@@ -149,15 +149,8 @@ def batches(pattern, n):
     return made.batch(BATCH)
 
 
-# A full run measures at least this many elements per pattern and repetition:
-# 20 batches, so that after the warm-up (8 batches) 12 are timed even for the
-# slowest patterns (a 1 s run of an 85 elements/s pattern timed only 2).
-FULL_MIN_ELEMENTS = 640
-
-
-def run_pattern(pattern, target_s, n=None, max_n=40_000, min_elements=0):
-    """Measure one pattern; without ``n`` (or ``pattern.fixed_n``), first size the run to ``target_s``
-    (and to at least ``min_elements``).
+def run_pattern(pattern, target_s, n=None, max_n=40_000):
+    """Measure one pattern; without ``n`` (or ``pattern.fixed_n``), first size the run to ``target_s``.
 
     Returns ``(elements_per_s, n, first_element_s, startup_s)``; ``startup_s``
     is the worker start-up the process pool recipe reports (None elsewhere).
@@ -167,7 +160,7 @@ def run_pattern(pattern, target_s, n=None, max_n=40_000, min_elements=0):
         min_n = pattern.min_n
         steady, _, skipped = consume(batches(pattern, min_n), min_n)
         rate = (min_n - skipped) / max(steady, 1e-6)
-        n = int(min(max(rate * target_s, min_n, min_elements), max_n))
+        n = int(min(max(rate * target_s, min_n), max_n))
     made = batches(pattern, n)
     steady, first, skipped = consume(made, n)
     pool = getattr(made, "pool", None) or getattr(getattr(made, "_input_dataset", None), "pool", None)
@@ -328,8 +321,7 @@ def run(workloads, quick, reps=None, target_s=None):
                 settle()
                 progress(done, total, f"{w}: {pattern.name} (rep {rep + 1}/{reps})")
                 sized = per_rep[0][1][pattern.name][1] if per_rep else None  # same n every rep
-                rates[pattern.name] = run_pattern(pattern, target_s, n=sized,
-                                                  min_elements=0 if quick else FULL_MIN_ELEMENTS)
+                rates[pattern.name] = run_pattern(pattern, target_s, n=sized)
                 done += 1
             per_rep.append(((limit, bound), rates))
         limits = [lim for (lim, _), _ in per_rep]

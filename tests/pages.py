@@ -88,23 +88,28 @@ def built_page(site, md_relpath):
 FENCE = re.compile(r"^(?P<indent> *)(?P<ticks>```+)(?P<info>[^\n`]*)$")
 
 
-def markdown_fences(md_path):
-    """(info string, body) of every fenced block in a Markdown file, in order."""
-    lines = Path(md_path).read_text(encoding="utf-8").splitlines()
+def fence_spans(lines):
+    """(start line, end line, indent, info) of every fenced block; the body is start+1 .. end-1."""
     out, i = [], 0
     while i < len(lines):
         m = FENCE.match(lines[i])
         if not m:
             i += 1
             continue
-        indent, ticks = len(m["indent"]), m["ticks"]
-        body, i = [], i + 1
+        start, ticks = i, m["ticks"]
+        i += 1
         while i < len(lines) and not lines[i].strip().startswith(ticks):
-            body.append(lines[i][indent:])
             i += 1
-        out.append((m["info"].strip(), "\n".join(body)))
+        out.append((start, i, len(m["indent"]), m["info"].strip()))
         i += 1
     return out
+
+
+def markdown_fences(md_path):
+    """(info string, body) of every fenced block in a Markdown file, in order."""
+    lines = Path(md_path).read_text(encoding="utf-8").splitlines()
+    return [(info, "\n".join(line[indent:] for line in lines[start + 1:end]))
+            for start, end, indent, info in fence_spans(lines)]
 
 
 def clean_env():

@@ -81,7 +81,11 @@ def check_report(report, mode, reps):
         assert r["elements_per_s"] > 0 and r["in_process_elements_per_s"] > 0
         assert r["elements_checked"] >= 300 and r["ratio_to_in_process"] > 0
     installed = {k for k in ("torch", "grain", "keras") if report["versions"][k]}
-    assert installed == {"torch", "grain", "keras"}, "the full set of peers was measured"
+    if mode == "full":  # the committed results; CI's quick run has only what requirements.txt installs
+        assert installed == {"torch", "grain", "keras"}, "the full set of peers was measured"
+    else:
+        import importlib.util
+        assert installed == {k for k in ("torch", "grain", "keras") if importlib.util.find_spec(k)}
     for s in report["skipped_peers"]:
         assert s["peer"] not in installed or s["workload"] == "D"
         assert s["reason"]

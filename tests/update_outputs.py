@@ -22,27 +22,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.pages import DOCS, EXPECTED_OUTPUT_MARK, FENCE, ROOT, STANDALONE_TITLE, include_sections, run_python
+from tests.pages import DOCS, EXPECTED_OUTPUT_MARK, ROOT, STANDALONE_TITLE, fence_spans, include_sections, run_python
 
 MARK = "\x1eGP-OUTPUT\x1e"
 INCLUDE = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
-
-
-def fences(lines):
-    """(start line, end line, indent, info) of each fenced block; body is start+1..end-1."""
-    out, i = [], 0
-    while i < len(lines):
-        m = FENCE.match(lines[i])
-        if not m:
-            i += 1
-            continue
-        start, ticks = i, m["ticks"]
-        i += 1
-        while i < len(lines) and not lines[i].strip().startswith(ticks):
-            i += 1
-        out.append((start, i, len(m["indent"]), m["info"].strip()))
-        i += 1
-    return out
 
 
 def expand_includes(body):
@@ -58,7 +41,7 @@ def expand_includes(body):
 
 def update_page(md_path):
     lines = md_path.read_text(encoding="utf-8").splitlines()
-    blocks = fences(lines)
+    blocks = fence_spans(lines)
     replacements = {}  # start line -> new body lines
 
     def body(start, end, indent):
