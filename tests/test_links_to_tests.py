@@ -14,7 +14,7 @@ import pytest
 
 from tests.pages import DOCS, ROOT
 
-LINK = re.compile(r"`(?P<path>tests/test_\w+\.py)::(?P<name>test_\w+)(?:\[[^\]`]*\])?`")
+LINK = re.compile(r"`(?P<path>tests/(?:\w+/)*test_\w+\.py)::(?P<name>test_\w+)(?:\[[^\]`]*\])?`")
 MIN_DISTINCT = 80
 
 

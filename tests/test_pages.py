@@ -18,34 +18,58 @@ from tests.pages import (
     run_python,
 )
 
+SUBPACKAGES = sorted(p.parent.name for p in (ROOT / "recipes").glob("*/__init__.py"))
+# A recipe module, named by its path under recipes/ without ".py": "parallel_map",
+# "troubleshooting/lifecycle". Folders mirror the site: recipes/<folder>/<stem>.py
+# pairs with docs/**/<folder>/<stem>.md and tests/<folder>/test_<stem>.py.
 RECIPE_MODULES = sorted(
-    p.stem for p in (ROOT / "recipes").glob("*.py")
+    p.relative_to(ROOT / "recipes").with_suffix("").as_posix()
+    for p in [*(ROOT / "recipes").glob("*.py"), *(ROOT / "recipes").glob("*/*.py")]
     if not p.name.startswith("_")
 )
 
 
-def recipe_pages(stem):
-    """The pages of ``recipes/<stem>.py``: ``docs/**/<stem>.md``, except that a module
-    ``troubleshooting_<area>.py`` pairs with ``docs/reference/troubleshooting/<area>.md``."""
-    if stem.startswith("troubleshooting_"):
-        page = DOCS / "reference" / "troubleshooting" / f"{stem[len('troubleshooting_'):]}.md"
-        return [page] if page.is_file() else []
-    return list(DOCS.rglob(f"{stem}.md"))
+def module_path(name):
+    return ROOT / "recipes" / f"{name}.py"
 
 
-RECIPE_STEM = {str(page.relative_to(DOCS)): stem for stem in RECIPE_MODULES for page in recipe_pages(stem)}
+def dotted(name):
+    return "recipes." + name.replace("/", ".")
+
+
+def stem_of(name):
+    return name.rpartition("/")[2]
+
+
+def recipe_pages(name):
+    """The pages of ``recipes/<name>.py``: ``docs/**/<name>.md``; a top-level module's page
+    is not inside a folder that mirrors a subpackage of recipes/."""
+    folder, _, stem = name.rpartition("/")
+    if folder:
+        return list(DOCS.rglob(f"{folder}/{stem}.md"))
+    return [p for p in DOCS.rglob(f"{stem}.md") if p.parent.name not in SUBPACKAGES]
+
+
+def recipe_test(name):
+    folder, _, stem = name.rpartition("/")
+    return ROOT / "tests" / folder / f"test_{stem}.py"
+
+
+RECIPE_STEM = {str(page.relative_to(DOCS)): name for name in RECIPE_MODULES for page in recipe_pages(name)}
 RECIPE_PAGES = sorted(RECIPE_STEM)
 ALL_PAGES = sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md"))
 ALLOWED_IMPORTS = set(sys.stdlib_module_names) | {"numpy", "tensorflow"}
+# The one named library a recipe may add, where the recipe is about that library.
+NAMED_LIBRARY = {}
 INCLUDE = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
 
 
 def test_every_recipe_has_a_page_and_a_test_with_the_same_stem():
     assert RECIPE_MODULES, "no recipe modules found"
-    for stem in RECIPE_MODULES:
-        pages = recipe_pages(stem)
-        assert len(pages) == 1, f"recipes/{stem}.py needs exactly one docs page, found {pages}"
-        assert (ROOT / "tests" / f"test_{stem}.py").is_file(), f"tests/test_{stem}.py is missing"
+    for name in RECIPE_MODULES:
+        pages = recipe_pages(name)
+        assert len(pages) == 1, f"recipes/{name}.py needs exactly one docs page, found {pages}"
+        assert recipe_test(name).is_file(), f"{recipe_test(name).relative_to(ROOT)} is missing"
 
 
 @pytest.mark.parametrize("page", ALL_PAGES)
@@ -72,10 +96,10 @@ def test_shown_code_is_included_and_runnable_code_is_run(page):
             pytest.fail(f"{page}: shell commands belong in console fences, not {info!r}")
 
 
-@pytest.mark.parametrize("stem", RECIPE_MODULES)
-def test_recipe_imports_only_stdlib_numpy_tensorflow(stem):
-    extra = imported_top_level_modules(ROOT / "recipes" / f"{stem}.py") - ALLOWED_IMPORTS
-    assert not extra, f"recipes/{stem}.py imports {sorted(extra)}; recipes must stand alone"
+@pytest.mark.parametrize("name", RECIPE_MODULES)
+def test_recipe_imports_only_stdlib_numpy_tensorflow(name):
+    extra = imported_top_level_modules(module_path(name)) - ALLOWED_IMPORTS - NAMED_LIBRARY.get(name, set())
+    assert not extra, f"recipes/{name}.py imports {sorted(extra)}; recipes must stand alone"
 
 
 def _standalone_block(page):
@@ -87,10 +111,11 @@ def _standalone_block(page):
 
 @pytest.mark.parametrize("page", RECIPE_PAGES)
 def test_recipe_runs_alone_in_an_empty_folder_and_prints_what_its_page_says(page, tmp_path):
-    stem = RECIPE_STEM[page]
+    name = RECIPE_STEM[page]
+    stem = stem_of(name)
     command, _, shown_output = _standalone_block(page).partition("\n")
     assert command == f"$ python {stem}.py"
-    shutil.copy(ROOT / "recipes" / f"{stem}.py", tmp_path / f"{stem}.py")
+    shutil.copy(module_path(name), tmp_path / f"{stem}.py")
     proc = run_python([f"{stem}.py"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert proc.stdout == shown_output + "\n"
@@ -153,29 +178,29 @@ def test_site_has_no_third_party_assets(built_site):
 
 def test_api_reference_covers_every_recipe():
     api = (DOCS / "reference" / "api.md").read_text(encoding="utf-8")
-    missing = [stem for stem in RECIPE_MODULES if f"::: recipes.{stem}\n" not in api + "\n"]
+    missing = [name for name in RECIPE_MODULES if f"::: {dotted(name)}\n" not in api + "\n"]
     assert not missing, f"docs/reference/api.md lacks {missing}"
 
 
-def _public_names(stem):
-    tree = ast.parse((ROOT / "recipes" / f"{stem}.py").read_text(encoding="utf-8"))
+def _public_names(name):
+    tree = ast.parse(module_path(name).read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_") and node.name != "main":
             yield node
 
 
-@pytest.mark.parametrize("stem", RECIPE_MODULES)
-def test_every_public_function_and_class_is_documented(stem):
-    tree = ast.parse((ROOT / "recipes" / f"{stem}.py").read_text(encoding="utf-8"))
-    assert ast.get_docstring(tree), f"recipes/{stem}.py has no module docstring"
-    undocumented = [node.name for node in _public_names(stem) if not ast.get_docstring(node)]
-    assert not undocumented, f"recipes/{stem}.py: public names without a docstring: {undocumented}"
+@pytest.mark.parametrize("name", RECIPE_MODULES)
+def test_every_public_function_and_class_is_documented(name):
+    tree = ast.parse(module_path(name).read_text(encoding="utf-8"))
+    assert ast.get_docstring(tree), f"recipes/{name}.py has no module docstring"
+    undocumented = [node.name for node in _public_names(name) if not ast.get_docstring(node)]
+    assert not undocumented, f"recipes/{name}.py: public names without a docstring: {undocumented}"
 
 
 def test_api_page_renders_every_public_name(built_site):
     html = (built_site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
-    missing = [f"recipes.{stem}.{node.name}" for stem in RECIPE_MODULES for node in _public_names(stem)
-               if f'id="recipes.{stem}.{node.name}"' not in html]
+    missing = [f"{dotted(name)}.{node.name}" for name in RECIPE_MODULES for node in _public_names(name)
+               if f'id="{dotted(name)}.{node.name}"' not in html]
     assert not missing, f"the API page lacks {missing}"
     assert 'id="recipes.' in html and "no docstring" not in html
 

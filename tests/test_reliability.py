@@ -81,7 +81,7 @@ def test_from_generator_releases_every_generator():
 
 
 def test_every_npy_read_refuses_pickles():
-    for path in (ROOT / "recipes").glob("*.py"):
+    for path in (ROOT / "recipes").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "load" \
                     and getattr(node.func.value, "id", "") == "np":

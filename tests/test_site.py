@@ -151,7 +151,7 @@ def troubleshooting_entries():
     ``ShuffleDatasetV3:2: ``), and up to its first ``:`` outside square brackets,
     which the site's search (Lunr) would read as a field name.
     """
-    from tests.troubleshooting_pages import PAGES, quoted
+    from tests.troubleshooting.pages import PAGES, quoted
 
     prefix = re.compile(r"^(WARNING:tensorflow:(From \S+:\d+: )?|\w+(Error|Warning): |\w+Dataset\w*:\d+: )")
     queries = []

@@ -36,8 +36,8 @@ log = logging.getLogger("mkdocs.hooks.notebooks")
 def cache_key(notebook: Path) -> str:
     """Hash of the notebook, the recipes it may import and the pinned versions."""
     digest = hashlib.sha256(notebook.read_bytes())
-    for path in sorted((ROOT / "recipes").glob("*.py")) + [ROOT / "requirements.txt"]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted((ROOT / "recipes").rglob("*.py")) + [ROOT / "requirements.txt"]:
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -2,8 +2,7 @@
 
 Each private ``_*_broken`` function triggers one message exactly as TensorFlow
 2.21 logs or raises it, or shows a silent problem; the public function next to
-it does the same job the right way. Run ``python
-troubleshooting_shuffling_splitting.py`` to see every message and every fix.
+it does the same job the right way. Run ``python shuffling_splitting.py`` to see every message and every fix.
 Needs only the standard library, NumPy and TensorFlow.
 """
 

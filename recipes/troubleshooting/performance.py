@@ -2,7 +2,7 @@
 
 Each private ``_*_broken`` function shows one message as TensorFlow 2.21 logs
 it, or one symptom; the public function next to it does the same job the
-right way. Run ``python troubleshooting_performance.py`` to see every message
+right way. Run ``python performance.py`` to see every message
 and every fix. Needs only the standard library, NumPy and TensorFlow.
 """
 

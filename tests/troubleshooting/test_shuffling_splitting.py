@@ -2,8 +2,8 @@
 
 import pytest
 
-from recipes import troubleshooting_shuffling_splitting as t
-from tests.troubleshooting_pages import FOLDER, entries, in_background, normalise, quoted
+from recipes.troubleshooting import shuffling_splitting as t
+from tests.troubleshooting.pages import FOLDER, entries, in_background, normalise, quoted
 
 PAGE = FOLDER / "shuffling_splitting.md"
 QUOTED = quoted(PAGE)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from tests.pages import DOCS
 
 FOLDER = DOCS / "reference" / "troubleshooting"
-AREAS = ["keras", "signatures", "lifecycle", "shuffling_splitting", "migrations", "distribution", "performance"]
+AREAS = ["keras_fit", "signatures", "lifecycle", "shuffling_splitting", "migrations", "distribution", "performance"]
 PAGES = [FOLDER / f"{area}.md" for area in AREAS]
 
 _ENTRY = re.compile(

@@ -2,8 +2,8 @@
 
 import pytest
 
-from recipes import troubleshooting_migrations as t
-from tests.troubleshooting_pages import FOLDER, entries, in_background, normalise, quoted
+from recipes.troubleshooting import migrations as t
+from tests.troubleshooting.pages import FOLDER, entries, in_background, normalise, quoted
 
 PAGE = FOLDER / "migrations.md"
 QUOTED = quoted(PAGE)

@@ -2,10 +2,10 @@
 
 import pytest
 
-from recipes import troubleshooting_keras as t
-from tests.troubleshooting_pages import FOLDER, entries, normalise, quoted
+from recipes.troubleshooting import keras_fit as t
+from tests.troubleshooting.pages import FOLDER, entries, normalise, quoted
 
-PAGE = FOLDER / "keras.md"
+PAGE = FOLDER / "keras_fit.md"
 QUOTED = quoted(PAGE)
 
 RAISED = [  # (reproduction, what it raises, the entry that quotes its message)

@@ -3,8 +3,8 @@
 import pytest
 import tensorflow as tf
 
-from recipes import troubleshooting_signatures as t
-from tests.troubleshooting_pages import FOLDER, entries, normalise, quoted
+from recipes.troubleshooting import signatures as t
+from tests.troubleshooting.pages import FOLDER, entries, normalise, quoted
 
 PAGE = FOLDER / "signatures.md"
 QUOTED = quoted(PAGE)

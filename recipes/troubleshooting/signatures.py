@@ -2,7 +2,7 @@
 
 Each private ``_*_broken`` function triggers one message exactly as TensorFlow
 2.21 raises it; the public function next to it does the same job the right
-way. Run ``python troubleshooting_signatures.py`` to see every message and
+way. Run ``python signatures.py`` to see every message and
 every fix. Needs only the standard library, NumPy and TensorFlow.
 """
 

@@ -4,7 +4,7 @@ Creating a generator for each iterator, its length, exceptions in its body,
 the end of the data, saving its position, and what TensorFlow logs when an
 iterator is torn down. Each private ``_*_broken`` function triggers one message
 exactly as TensorFlow 2.21 raises or logs it; the public function next to it
-does the same job the right way. Run ``python troubleshooting_lifecycle.py`` to
+does the same job the right way. Run ``python lifecycle.py`` to
 see every message and every fix. Needs only the standard library, NumPy and
 TensorFlow.
 """

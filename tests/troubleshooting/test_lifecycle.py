@@ -3,8 +3,8 @@
 import pytest
 import tensorflow as tf
 
-from recipes import troubleshooting_lifecycle as t
-from tests.troubleshooting_pages import FOLDER, entries, in_background, quoted
+from recipes.troubleshooting import lifecycle as t
+from tests.troubleshooting.pages import FOLDER, entries, in_background, quoted
 
 PAGE = FOLDER / "lifecycle.md"
 QUOTED = quoted(PAGE)

@@ -5,8 +5,8 @@ import re
 import pytest
 import tensorflow as tf
 
-from recipes import troubleshooting_distribution as t
-from tests.troubleshooting_pages import FOLDER, entries, in_background, normalise, quoted
+from recipes.troubleshooting import distribution as t
+from tests.troubleshooting.pages import FOLDER, entries, in_background, normalise, quoted
 
 PAGE = FOLDER / "distribution.md"
 QUOTED = quoted(PAGE)

@@ -4,8 +4,8 @@ The input-bound comparison uses sleeps (40 ms per batch and reader against a
 10 ms step), so it holds on a loaded machine: waiting does not need a free core.
 """
 
-from recipes import troubleshooting_performance as t
-from tests.troubleshooting_pages import FOLDER, entries, normalise, quoted
+from recipes.troubleshooting import performance as t
+from tests.troubleshooting.pages import FOLDER, entries, normalise, quoted
 
 PAGE = FOLDER / "performance.md"
 QUOTED = quoted(PAGE)

@@ -4,7 +4,7 @@
 models, ``PyDataset`` and the Keras 2 APIs that Keras 3 removed. Each private
 ``_*_broken`` function triggers one message exactly as TensorFlow 2.21 with
 Keras 3 raises or warns it; the public function next to it does the same job
-the right way. Run ``python troubleshooting_keras.py`` to see every message and
+the right way. Run ``python keras_fit.py`` to see every message and
 every fix. Needs only the standard library, NumPy and TensorFlow.
 """
 

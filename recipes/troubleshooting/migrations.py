@@ -4,7 +4,7 @@ Each ``_*_broken`` reproduction uses a TensorFlow 1 or early TensorFlow 2 API
 and gets the deprecation warning or error TensorFlow 2.21 prints; the public
 function next to it does the same with today's API. Deprecation warnings are
 printed once per process, so they are read from a fresh interpreter. Run
-``python troubleshooting_migrations.py`` to see every message and every
+``python migrations.py`` to see every message and every
 replacement. Needs only the standard library, NumPy and TensorFlow.
 """
 

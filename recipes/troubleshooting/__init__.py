@@ -1,0 +1,1 @@
+"""Troubleshooting reproductions: one module per area page of docs/reference/troubleshooting/."""

@@ -1,0 +1,1 @@
+"""Tests of the troubleshooting reproductions, one file per area page."""
