@@ -60,7 +60,7 @@ RECIPE_PAGES = sorted(RECIPE_STEM)
 ALL_PAGES = sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md"))
 ALLOWED_IMPORTS = set(sys.stdlib_module_names) | {"numpy", "tensorflow"}
 # The one named library a recipe may add, where the recipe is about that library.
-NAMED_LIBRARY = {}
+NAMED_LIBRARY = {"grain_source": {"grain"}}
 INCLUDE = re.compile(r'^--8<-- "(?P<path>[^":]+)(?::(?P<section>[\w-]+))?"$')
 
 
