@@ -1,11 +1,22 @@
-"""Consuming, checking and timing the patterns; the limit; the service rows.
+"""Consuming, checking and timing the patterns; the limit; the breakdown; the service rows.
 
-Every pattern and peer is consumed in batches of 32 by a plain loop, as a
-training step takes them. Within a repetition, the naive pipeline and every
-pattern run back to back, so the ratio to naive is taken under the same machine
-load; the reported figure is the median over repetitions, and the spread
-(max - min) / median says how noisy the repetitions were. Every run checks that
-exactly the elements ``0..n-1`` arrived, each once.
+Discipline (``FULL``, or ``QUICK`` for a smoke run):
+
+* Every pattern and peer is consumed in batches of 32 by a plain loop, as a
+  training step takes them, through the same ``tf.data`` tail (``tail``).
+* One repetition of a pattern times at least ``min_batches`` batches *and* at
+  least ``min_seconds`` seconds after a warm-up; a run that falls short is
+  made again with more elements (bounded by ``max_n``).
+* Repetitions are interleaved: each repetition of a group (a class, or one
+  element size of class E) runs every pattern, every peer and the limit once,
+  in a shuffled order, so drift in the machine's load hits all of them alike.
+* Each row reports the median over repetitions and its 95 % bootstrap interval
+  (``benchmarks.stats``), for elements/s and for the ratios to the naive
+  pipeline, the best peer and the limit taken *within* each repetition.
+* A row whose interval is wide is measured again, with the rows its ratios
+  refer to, in ``extra_reps`` more interleaved repetitions (at most
+  ``extra_rounds`` times). A row still wide is marked ``wide``.
+* Every run checks that exactly the elements ``0..n-1`` arrived, each once.
 """
 
 import concurrent.futures as cf
@@ -16,12 +27,14 @@ import platform
 import random
 import statistics
 import sys
+import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks import peers
-from benchmarks.patterns import patterns_for
+from benchmarks import peers, stats
+from benchmarks.patterns import Pattern, patterns_for, scaling_patterns, size_patterns, sizes_for
 from benchmarks.workloads import (
     BATCH,
     LATENCY_S,
@@ -30,21 +43,36 @@ from benchmarks.workloads import (
     WORKLOADS,
     element_bytes,
     indices_of,
+    spec_args,
     tf,
     tf_work,
     time_bare_work,
+    work_for,
 )
 
-NOISY = 0.15  # a row whose spread over repetitions exceeds this is marked
-E_MAX_REPS = 3  # class E: at most this many repetitions per size (the full run stays under 15 minutes)
+
+@dataclass(frozen=True)
+class Discipline:
+    reps: int  # interleaved repetitions per group
+    min_batches: int  # batches timed per repetition, at least
+    min_seconds: float  # seconds timed per repetition, at least
+    warmup_batches: int  # batches a loader may have made ahead while starting (not timed)
+    extra_rounds: int  # rounds of re-measuring wide rows
+    extra_reps: int  # repetitions added per round
+    max_n: int = 60_000  # elements per run, at most
+
+
+FULL = Discipline(reps=5, min_batches=16, min_seconds=1.0, warmup_batches=8, extra_rounds=1, extra_reps=3)
+QUICK = Discipline(reps=2, min_batches=2, min_seconds=0.05, warmup_batches=2, extra_rounds=1, extra_reps=1,
+                   max_n=2_000)
 
 _POOLS = {}
 
 
 def shared_process_pool(workers):
-    """A spawned pool, kept for the run: measures the bare work in a process
-    with no TensorFlow threads. Workers import ``benchmarks.workloads``, whose
-    top level imports no TensorFlow, so they start in well under a second."""
+    """A spawned pool, kept for the run: runs the bare work in processes with
+    no TensorFlow threads. Workers import ``benchmarks.workloads``, whose top
+    level imports no TensorFlow, so they start in well under a second."""
     if workers not in _POOLS:
         ctx = multiprocessing.get_context("spawn")
         _POOLS[workers] = cf.ProcessPoolExecutor(workers, mp_context=ctx)
@@ -56,55 +84,299 @@ def close_process_pools():
         _POOLS.popitem()[1].shutdown(wait=True, cancel_futures=True)
 
 
-WARMUP_BATCHES = 8  # batches a loader may have made ahead during its start-up (e.g. 2 workers x prefetch 4)
+def tail(dataset):
+    """The same tf.data tail after every pattern and peer: prefetch, as a training input ends."""
+    return dataset.prefetch(tf().data.AUTOTUNE)
 
 
-def consume(iterable, n):
+def consume(iterable, n, warmup_batches=8):
     """Iterate in a plain loop, as training does, and check that 0..n-1 arrived.
 
-    Each item is a batch (or a single element); its element indices are read
-    back (``indices_of``). Returns ``(steady_seconds, first_seconds,
-    skipped)``: the time from the end of the warm-up to the last batch, the
-    time to the first batch, and how many elements the warm-up held. The
-    warm-up is the first ``WARMUP_BATCHES`` batches (at most half of the run):
-    loaders with worker processes compute batches ahead while they start, and
-    those would otherwise count as if they had come for free. Start-up costs
-    (worker processes, threads, tracing) are reported apart, as the time to
-    the first batch.
+    Returns ``(steady_seconds, first_seconds, skipped, timed_batches,
+    steady_cpu_seconds)``: the time from the end of the warm-up to the last
+    batch, the time to the first batch, how many elements the warm-up held, how
+    many batches were timed, and the CPU time this process (all its threads)
+    spent over the timed part. The warm-up is the first ``warmup_batches`` batches (at most half of
+    the run): loaders with worker processes compute batches ahead while they
+    start, and those would otherwise count as if they had come for free.
     """
-    got, times = [], []
+    got, times, cpu = [], [], []
     start = time.perf_counter()
     for batch in iterable:
         got.append(indices_of(batch))
         times.append(time.perf_counter())
+        cpu.append(time.process_time())
     end = time.perf_counter()
     sizes = [len(g) for g in got]
     got = np.concatenate(got) if got else np.zeros(0, np.int64)
     if got.shape != (n,) or not np.array_equal(np.sort(got), np.arange(n)):
         raise AssertionError(f"expected each of 0..{n - 1} once, got {got.size} elements")
     if not times:
-        return end - start, end - start, 0
-    warm = max(1, min(WARMUP_BATCHES, len(times) // 2))
-    return end - times[warm - 1], times[0] - start, sum(sizes[:warm])
+        return end - start, end - start, 0, 0, 0.0
+    warm = max(1, min(warmup_batches, len(times) // 2))
+    return (end - times[warm - 1], times[0] - start, sum(sizes[:warm]), len(times) - warm,
+            cpu[-1] - cpu[warm - 1])
 
 
-def bare_rate(workload, n, size=None):
-    """Single-thread rate of the work alone, without tf.data."""
-    if workload == "A":  # one wait at a time: the measured length of a wait
-        start = time.perf_counter()
-        for _ in range(n):
-            time.sleep(LATENCY_S)
-        return n / (time.perf_counter() - start)
-    if workload == "D":
-        t = tf()
-        fn = t.function(tf_work)
-        fn(t.constant(0, t.int64))
-        start = time.perf_counter()
-        for i in range(n):
-            fn(t.constant(i, t.int64))
-        return n / (time.perf_counter() - start)
-    # In a fresh worker process: no TensorFlow threads competing for the core.
-    return shared_process_pool(1).submit(time_bare_work, workload, n, size).result()
+def settle():
+    """Let the previous pattern's threads and processes wind down first."""
+    gc.collect()
+    time.sleep(0.2)
+
+
+def batches(pattern, n):
+    """The pattern's pipeline for ``n`` elements, as batches of BATCH, through the common tail."""
+    made = pattern.make(n)
+    if not pattern.batched:
+        made = made.batch(BATCH)
+    return made
+
+
+def run_once(pattern, n, disc):
+    """One timed run of ``n`` elements: a dict of rate, timed seconds and batches, first batch, start-up."""
+    made = batches(pattern, n)
+    pool = getattr(made, "pool", None)
+    steady, first, skipped, timed, cpu = consume(tail(made), n, disc.warmup_batches)
+    return {"rate": (n - skipped) / max(steady, 1e-9), "seconds": steady, "batches": timed, "n": n,
+            "first_s": first, "startup_s": pool.startup_s if pool is not None else None,
+            "consumer_cpu_us": 1e6 * cpu / max(n - skipped, 1)}
+
+
+def measure_pattern(pattern, n, disc, tries=4):
+    """Run until one run timed at least ``min_batches`` and ``min_seconds``; returns (result, n used)."""
+    for _ in range(tries):
+        settle()
+        result = run_once(pattern, n, disc)
+        if (result["seconds"] >= disc.min_seconds and result["batches"] >= disc.min_batches) or n >= disc.max_n:
+            return result, n
+        warm = disc.warmup_batches * BATCH
+        wanted = max(result["rate"] * disc.min_seconds * 1.3, disc.min_batches * BATCH * 1.3)
+        n = min(disc.max_n, warm + BATCH * int(np.ceil(wanted / BATCH)))
+    return result, n
+
+
+class Limit:
+    """The physical limit of a group, measured in each repetition like a pattern.
+
+    Class A: ``MAX_SHARDS`` waits at once (``MAX_SHARDS`` / the measured wait).
+    Classes B, C, E: the bare work in as many processes as cores (or as the
+    scaling run's workers), all at once; class E also copies each result once
+    into a batch buffer (the copy into the batch tensor no pipeline avoids).
+    Class D: the bare TF ops in as many threads as cores (the ops release the GIL).
+    """
+
+    def __init__(self, workload, size=None, processes=None):
+        self.workload, self.size = workload, size
+        self.processes = processes or (MAX_SHARDS if workload == "A" else (os.cpu_count() or 1))
+        self.name = f"limit_{size}" if size else "limit"
+        self.rule = {
+            "A": f"{MAX_SHARDS} waits at once / measured wait",
+            "D": f"the bare TF ops in {self.processes} threads at once",
+            "E": f"the bare work plus one copy into a batch buffer, in {self.processes} processes at once",
+        }.get(workload, f"the bare work in {self.processes} processes at once")
+
+    def run(self, disc):
+        seconds = max(disc.min_seconds, 0.05)
+        if self.workload == "A":
+            count, start = 0, time.perf_counter()
+            while count < BATCH or time.perf_counter() - start < seconds:
+                time.sleep(LATENCY_S)
+                count += 1
+            return self.processes * count / (time.perf_counter() - start)
+        if self.workload == "D":
+            t = tf()
+            fn = t.function(tf_work)
+            fn(t.constant(0, t.int64))
+            counts = [0] * self.processes
+
+            def loop(k):
+                start = time.perf_counter()
+                while counts[k] < 4 or time.perf_counter() - start < seconds:
+                    fn(t.constant(counts[k], t.int64))
+                    counts[k] += 1
+                counts[k] /= time.perf_counter() - start
+
+            threads = [threading.Thread(target=loop, args=(k,)) for k in range(self.processes)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            return sum(counts)
+        pool = shared_process_pool(self.processes)
+        futures = [pool.submit(time_bare_work, self.workload, seconds, self.size, self.workload == "E")
+                   for _ in range(self.processes)]
+        return sum(count / elapsed for count, elapsed in (f.result() for f in futures))
+
+
+@dataclass
+class Group:
+    """Patterns measured against one naive pipeline and one limit."""
+    workload: str
+    size: str
+    workers: int  # None, or the worker count of a scaling run
+    patterns: list
+    limit: Limit
+
+    @property
+    def title(self):
+        return (f"{self.workload}" + (f" {self.size}" if self.size else "")
+                + (f" scaling {self.workers} worker(s)" if self.workers else ""))
+
+
+class Progress:
+    """One line per measured run on stderr: where the run is, and how long it has taken."""
+
+    def __init__(self, total):
+        self.total, self.done, self.start = total, 0, time.time()
+
+    def step(self, text):
+        self.done += 1
+        elapsed = time.time() - self.start
+        print(f"[{self.done:>4}/{self.total}] {elapsed:6.0f} s  {text}", file=sys.stderr, flush=True)
+
+
+def _rep(group, names, rng, disc, n_for, progress, rep_label):
+    """One interleaved repetition of ``names`` (patterns and the limit) in a shuffled order."""
+    by_name = {p.name: p for p in group.patterns}
+    order = list(names)
+    rng.shuffle(order)
+    out = {}
+    for name in order:
+        if name == group.limit.name:
+            out[name] = {"rate": group.limit.run(disc)}
+        else:
+            p = by_name[name]
+            first_n = (disc.warmup_batches + disc.min_batches) * BATCH
+            out[name], n_for[name] = measure_pattern(p, n_for.get(name, max(first_n, p.min_n)), disc)
+        progress.step(f"{group.title}: {name} ({rep_label}) {out[name]['rate']:,.0f}/s")
+    return out
+
+
+def _ratio(reps, name, ref):
+    pairs = [r[name]["rate"] / r[ref]["rate"] for r in reps if name in r and ref in r]
+    return stats.interval(pairs) if pairs else (None, None, None)
+
+
+def _best_peer(group, reps):
+    names = [p.name for p in group.patterns if p.peer]
+    if not names:
+        return None
+    return max(names, key=lambda n: statistics.median(r[n]["rate"] for r in reps if n in r))
+
+
+def rows_of(group, reps, base_reps):
+    """The published rows of a group: one per pattern and peer, then the limit."""
+    naive = group.patterns[0].name
+    best = _best_peer(group, reps)
+    rows = []
+    entries = [(p, p.name) for p in group.patterns] + [(None, group.limit.name)]
+    for p, name in entries:
+        mine = [r[name] for r in reps if name in r]
+        med, low, high = stats.interval([m["rate"] for m in mine])
+        ratios = {}
+        for key, ref in (("naive", naive), ("limit", group.limit.name), ("best_peer", best)):
+            value = (None, None, None) if ref is None or (p is not None and p.peer and key == "best_peer") \
+                else _ratio(reps, name, ref)
+            ratios.update({f"ratio_to_{key}": value[0], f"ratio_to_{key}_low": value[1],
+                           f"ratio_to_{key}_high": value[2]})
+        if p is None:
+            ratios.update({"ratio_to_naive": None, "ratio_to_naive_low": None, "ratio_to_naive_high": None,
+                           "ratio_to_best_peer": None, "ratio_to_best_peer_low": None,
+                           "ratio_to_best_peer_high": None})
+        timed = [m for m in mine if "batches" in m]
+        startups = [m["startup_s"] for m in timed if m.get("startup_s") is not None]
+        width = stats.half_width(med, low, high)
+        rows.append({
+            "workload": group.workload,
+            "pattern": name,
+            "label": p.label if p else "limit: " + group.limit.rule,
+            "recommended": bool(p and p.recommended),
+            "candidate": bool(p and p.candidate),
+            "peer": bool(p and p.peer),
+            "params": dict(p.params) if p else {"processes": group.limit.processes, "rule": group.limit.rule},
+            "size": group.size,
+            "workers": group.workers,
+            "element_bytes": element_bytes(group.size),
+            "elements_per_s": med,
+            "elements_per_s_low": low,
+            "elements_per_s_high": high,
+            "half_width": width,
+            "wide": stats.is_wide(med, low, high),
+            "mb_per_s": med * element_bytes(group.size) / 1e6,
+            **ratios,
+            "best_peer": best if (p is not None and not p.peer) else None,
+            "rates": [m["rate"] for m in mine],
+            "repetitions": len(mine),
+            "remeasured": len(mine) - base_reps,
+            "elements_checked": sum(m["n"] for m in timed),
+            "batches_timed_min": min((m["batches"] for m in timed), default=None),
+            "seconds_timed_min": min((m["seconds"] for m in timed), default=None),
+            "first_element_s": statistics.median(m["first_s"] for m in timed) if timed else None,
+            "startup_s": statistics.median(startups) if startups else None,
+            "consumer_cpu_us": statistics.median(m["consumer_cpu_us"] for m in timed) if timed else None,
+        })
+    return rows
+
+
+def run_group(group, disc, progress, seed):
+    """All repetitions of one group, then the bounded re-measuring of its wide rows."""
+    rng = random.Random(seed)
+    names = [p.name for p in group.patterns] + [group.limit.name]
+    n_for, reps = {}, []
+    for rep in range(disc.reps):
+        reps.append(_rep(group, names, rng, disc, n_for, progress, f"rep {rep + 1}/{disc.reps}"))
+    for round_ in range(disc.extra_rounds):
+        rows = rows_of(group, reps, disc.reps)
+        wide = [r["pattern"] for r in rows if r["wide"]]
+        if not wide:
+            break
+        refs = [group.patterns[0].name, group.limit.name, _best_peer(group, reps)]
+        again = [n for n in names if n in wide or n in refs]
+        progress.total += disc.extra_reps * len(again)
+        for extra in range(disc.extra_reps):
+            reps.append(_rep(group, again, rng, disc, n_for, progress,
+                             f"re-measure {extra + 1}/{disc.extra_reps}, round {round_ + 1}"))
+    return rows_of(group, reps, disc.reps)
+
+
+def plan(workloads, quick, sizes=None, only_patterns=None, scaling=()):
+    """The groups to measure and the peers skipped."""
+    groups, skipped = [], []
+    cores = os.cpu_count() or 1
+    for w in workloads:
+        own = ([p for size in (sizes or sizes_for(quick)) for p in size_patterns(size, quick)] if w == "E"
+               else patterns_for(w, quick))
+        found, why = peers.peers_for(w, quick, sizes)
+        skipped += [{"workload": w, "peer": name, "reason": reason} for name, reason in why]
+        everything = own + found
+        if only_patterns:
+            everything = [p for p in everything if p is own[0] or p.name.startswith("naive")
+                          or any(key in p.name for key in only_patterns)]
+        if w == "E":
+            for size in (sizes or sizes_for(quick)):
+                mine = [p for p in everything if p.size == size]
+                if mine:
+                    groups.append(Group(w, size, None, mine, Limit(w, size)))
+        else:
+            groups.append(Group(w, None, None, everything, Limit(w)))
+    for w in scaling:
+        for workers in range(1, cores + 1):
+            groups.append(Group(w, None, workers, scaling_patterns(w, workers), Limit(w, None, workers)))
+    return groups, skipped
+
+
+def run(groups, disc):
+    """Measure every group; returns the rows, in group order."""
+    progress = Progress(sum((len(g.patterns) + 1) * disc.reps for g in groups))
+    print(HEADER)
+    print("-" * len(HEADER))
+    results = []
+    for k, group in enumerate(groups):
+        rows = run_group(group, disc, progress, seed=k)
+        for row in rows:
+            _print_row(row)
+        results += rows
+    return results
 
 
 def memory_copy_bandwidth(megabytes=64, reps=5):
@@ -120,52 +392,86 @@ def memory_copy_bandwidth(megabytes=64, reps=5):
     return source.nbytes / best
 
 
-def limit_rate(workload, n, size=None, bandwidth=None):
-    """Class A: MAX_SHARDS waits at once; B to E: every core doing bare work;
-    class E also: no faster than one copy of every element at memory-copy speed.
+def _per_element_us(fn, elements, seconds):
+    """Microseconds per element of ``fn()`` (which handles ``elements`` elements), repeated for ``seconds``."""
+    fn()
+    count, start = 0, time.perf_counter()
+    while count < 3 or time.perf_counter() - start < seconds:
+        fn()
+        count += 1
+    return 1e6 * (time.perf_counter() - start) / (count * elements)
 
-    Returns ``(elements_per_s, bound)``.
+
+def breakdown(size, disc, reps=3):
+    """Where the time of one class E element goes in the process pool recipe, in microseconds.
+
+    Each part is timed on its own (median of ``reps``): the worker's Python
+    work; its copy into the shared-memory ring; the pipe message per chunk;
+    the consumer's copy out of the ring into fresh memory; the hand-off of a
+    batch to TensorFlow (``from_generator``, tensor creation, the tail); and,
+    timed during a real run of the recipe, all the CPU the consuming process
+    spends per element. With ``cores`` cores shared by workers and consumer,
+    ``cores * 1e6 / (work + ring write + consumer CPU)`` bounds the recipe.
     """
-    parallel = MAX_SHARDS if workload == "A" else (os.cpu_count() or 1)
-    cpu = parallel * bare_rate(workload, n, size)
-    if workload == "E" and bandwidth:
-        copy = bandwidth / element_bytes(size)
-        if copy < cpu:
-            return copy, "memory copy"
-    return cpu, "cpu"
+    from multiprocessing import Pipe, shared_memory
 
+    from recipes.process_pool import _aligned_copy
 
-def settle():
-    """Let the previous pattern's threads and processes wind down first."""
-    gc.collect()
-    time.sleep(0.3)
+    t = tf()
+    seconds = max(disc.min_seconds / 2, 0.05)
+    shape, dtype = spec_args("E", size)
+    work = work_for("E", size)
+    one = np.asarray(work(0))
+    batch = np.stack([np.asarray(work(i)) for i in range(BATCH)])
+    parts = {k: [] for k in ("work", "ring_write", "pipe_message", "copy_out", "to_tensor", "consumer_cpu")}
+    shm = shared_memory.SharedMemory(create=True, size=max(batch.nbytes, 8))
+    left, right = Pipe()
+    views = {}  # the ring's view into shared memory, dropped before the segment closes
+    try:
+        views["ring"] = np.ndarray(batch.shape, batch.dtype, buffer=shm.buf)
+        views["ring"][:] = batch
 
+        def ring_write():
+            ring = views["ring"]
+            for k in range(BATCH):
+                ring[k] = one
 
-def batches(pattern, n):
-    """The pattern's pipeline for ``n`` elements, as batches of BATCH."""
-    made = pattern.make(n)
-    if pattern.batched:
-        return made
-    return made.batch(BATCH)
+        def pipe_message():
+            left.send((0, 1, BATCH))
+            right.recv()
 
+        def generate():
+            while True:
+                yield batch
 
-def run_pattern(pattern, target_s, n=None, max_n=40_000):
-    """Measure one pattern; without ``n`` (or ``pattern.fixed_n``), first size the run to ``target_s``.
+        spec = t.TensorSpec((None, *shape), t.as_dtype(dtype))
+        handoff = iter(tail(t.data.Dataset.from_generator(generate, output_signature=spec)))
 
-    Returns ``(elements_per_s, n, first_element_s, startup_s)``; ``startup_s``
-    is the worker start-up the process pool recipe reports (None elsewhere).
-    """
-    n = n or pattern.fixed_n
-    if n is None:
-        min_n = pattern.min_n
-        steady, _, skipped = consume(batches(pattern, min_n), min_n)
-        rate = (min_n - skipped) / max(steady, 1e-6)
-        n = int(min(max(rate * target_s, min_n), max_n))
-    made = batches(pattern, n)
-    steady, first, skipped = consume(made, n)
-    pool = getattr(made, "pool", None) or getattr(getattr(made, "_input_dataset", None), "pool", None)
-    startup = pool.startup_s if pool is not None else None
-    return (n - skipped) / max(steady, 1e-9), n, first, startup
+        def to_tensor():
+            next(handoff)
+
+        for _ in range(reps):
+            count, elapsed = shared_process_pool(1).submit(time_bare_work, "E", seconds, size, False).result()
+            parts["work"].append(1e6 * elapsed / count)
+            parts["ring_write"].append(_per_element_us(ring_write, BATCH, seconds))
+            parts["pipe_message"].append(_per_element_us(pipe_message, BATCH, seconds))
+            parts["copy_out"].append(_per_element_us(lambda: _aligned_copy(views["ring"]), BATCH, seconds))
+            parts["to_tensor"].append(_per_element_us(to_tensor, BATCH, seconds))
+            recipe = next(p for p in size_patterns(size) if p.recommended)
+            n = max((disc.warmup_batches + disc.min_batches) * BATCH, 256)
+            parts["consumer_cpu"].append(run_once(recipe, n, disc)["consumer_cpu_us"])
+    finally:
+        views.clear()
+        left.close()
+        right.close()
+        shm.close()
+        shm.unlink()
+    out = {k: statistics.median(v) for k, v in parts.items()}
+    cores = os.cpu_count() or 1
+    out["cpu_per_element"] = out["work"] + out["ring_write"] + out["consumer_cpu"]
+    out["bound_elements_per_s"] = cores * 1e6 / out["cpu_per_element"]
+    out["size"] = size
+    return out
 
 
 def service_rows(reps, quick):
@@ -185,25 +491,27 @@ def service_rows(reps, quick):
             remote, local, first = [], [], []
             for _ in range(reps):
                 settle()
-                steady, _, first_count = consume(pipeline(), n)
+                steady, _, first_count, *_ = consume(pipeline(), n)
                 local.append((n - first_count) / steady)
                 settle()
                 service = t.data.experimental.service.distribute("distributed_epoch", f"grpc://{address}")
-                steady, first_s, first_count = consume(pipeline().apply(service), n)
+                steady, first_s, first_count, *_ = consume(pipeline().apply(service), n)
                 remote.append((n - first_count) / steady)
                 first.append(first_s)
+        ratio = stats.interval([r / b for r, b in zip(remote, local)])
         rows.append({
             "workers": workers,
             "elements_per_s": statistics.median(remote),
             "in_process_elements_per_s": statistics.median(local),
-            "ratio_to_in_process": statistics.median(r / b for r, b in zip(remote, local)),
+            "ratio_to_in_process": ratio[0],
+            "ratio_to_in_process_low": ratio[1],
+            "ratio_to_in_process_high": ratio[2],
             "first_element_s": statistics.median(first),
             "elements_checked": reps * n,
             "repetitions": reps,
         })
         print(f"{'svc':<6}{f'tf.data service, {workers} worker(s), class D work':<58}"
-              f"{rows[-1]['elements_per_s']:>12.0f}{'':>9}{'':>9}{rows[-1]['first_element_s']:>9.3f}"
-              f"   x in-process {rows[-1]['ratio_to_in_process']:.2f}", flush=True)
+              f"{rows[-1]['elements_per_s']:>12.0f}   x in-process {ratio[0]:.2f}", flush=True)
     return rows
 
 
@@ -223,7 +531,7 @@ def machine_info():
 
 def versions():
     out = {"numpy": np.__version__, "tensorflow": tf().__version__}
-    for name in ("torch", "grain", "keras"):
+    for name in ("torch", "grain", "keras", "scipy"):
         try:
             module = __import__(name)
             out[name] = getattr(module, "__version__", "installed")
@@ -232,125 +540,19 @@ def versions():
     return out
 
 
-def progress(done, total, text):
-    width = 24
-    filled = int(width * done / max(total, 1))
-    bar = "#" * filled + "." * (width - filled)
-    end = "\r" if sys.stderr.isatty() else "\n"
-    print(f"[{bar}] {done}/{total} {text:<60}", end=end, file=sys.stderr, flush=True)
-
-
-HEADER = (f"{'class':<6}{'pattern':<58}{'elements/s':>12}{'MB/s':>9}{'x naive':>9}{'x limit':>9}"
-          f"{'spread':>8}{'1st (s)':>9}")
-
-
-def _groups(workload, plan):
-    """Patterns measured against one naive pipeline and one limit: a class, or one size of class E."""
-    if workload != "E":
-        return [(None, plan)]
-    return [(size, [p for p in plan if p.size == size]) for size in SIZES if any(p.size == size for p in plan)]
-
-
-def _row(workload, size, pattern, rate_list, naive_list, limits, per_rep, reps):
-    rates = sorted(rate_list)
-    median = statistics.median(rates)
-    spread = (rates[-1] - rates[0]) / median if median else None
-    startups = [r[pattern.name][3] for _, r in per_rep if r[pattern.name][3] is not None]
-    return {
-        "workload": workload,
-        "pattern": pattern.name,
-        "label": pattern.label,
-        "recommended": pattern.recommended,
-        "peer": pattern.peer,
-        "params": pattern.params,
-        "size": size,
-        "element_bytes": element_bytes(size),
-        "elements_per_s": median,
-        "mb_per_s": median * element_bytes(size) / 1e6,
-        "elements_per_s_min": rates[0],
-        "elements_per_s_max": rates[-1],
-        "spread": spread,
-        "noisy": spread is not None and spread > NOISY,
-        "ratio_to_naive": statistics.median(r / b for r, b in zip(rate_list, naive_list)),
-        "ratio_to_limit": statistics.median(r / lim for r, lim in zip(rate_list, limits)),
-        "elements_checked": sum(r[pattern.name][1] for _, r in per_rep),
-        "first_element_s": statistics.median(r[pattern.name][2] for _, r in per_rep),
-        "startup_s": statistics.median(startups) if startups else None,
-        "repetitions": reps,
-    }
+HEADER = (f"{'class':<6}{'pattern':<58}{'elements/s':>12}{'95% interval':>22}{'x naive':>9}{'x limit':>9}"
+          f"{'reps':>6}")
 
 
 def _print_row(row):
-    flag = (" *" if row["recommended"] else "") + (" !" if row["noisy"] else "")
-    size = f"[{row['size']}] " if row["size"] else ""
+    flag = (" *" if row["recommended"] else "") + (" (wide)" if row["wide"] else "")
+    where = "".join(f"[{x}] " for x in (row["size"], row["workers"] and f"{row['workers']}w") if x)
     naive = "" if row["ratio_to_naive"] is None else f"{row['ratio_to_naive']:.2f}"
-    first = "" if row["first_element_s"] is None else f"{row['first_element_s']:.3f}"
-    spread = "" if row["spread"] is None else f"{row['spread']:.0%}"
-    print(f"{row['workload']:<6}{(size + row['label'] + flag)[:57]:<58}{row['elements_per_s']:>12.0f}"
-          f"{row['mb_per_s']:>9.1f}{naive:>9}{row['ratio_to_limit']:>9.2f}{spread:>8}{first:>9}", flush=True)
+    low, high = row["elements_per_s_low"], row["elements_per_s_high"]
+    ci = "" if low is None else f"{low:,.0f}-{high:,.0f}"
+    print(f"{row['workload']:<6}{(where + row['label'] + flag)[:57]:<58}{row['elements_per_s']:>12,.0f}"
+          f"{ci:>22}{naive:>9}{row['ratio_to_limit']:>9.2f}{row['repetitions']:>6}", flush=True)
 
 
-def run(workloads, quick, reps=None, target_s=None):
-    """Measure every pattern and peer of each class; returns (rows, skipped peers, bandwidth)."""
-    reps = reps or (1 if quick else 4)
-    target_s = target_s or (0.25 if quick else 1.0)
-    limit_n = 100 if quick else 300
-    bandwidth = memory_copy_bandwidth(16 if quick else 64) if "E" in workloads else None
-    results, skipped = [], []
-    plan = {w: patterns_for(w, quick) for w in workloads}
-    for w in workloads:
-        found, why = peers.peers_for(w, quick)
-        plan[w] += found
-        skipped += [{"workload": w, "peer": name, "reason": reason} for name, reason in why]
-    groups = [(w, size, patterns) for w in workloads for size, patterns in _groups(w, plan[w])]
-    group_reps = [min(reps, E_MAX_REPS) if size else reps for _, size, _ in groups]
-    total = sum((len(p) + 1) * r for (_, _, p), r in zip(groups, group_reps))
-    done = 0
-    print(HEADER)
-    print("-" * len(HEADER))
-    for (w, size, patterns), reps in zip(groups, group_reps):
-        per_rep = []
-        for rep in range(reps):
-            progress(done, total, f"{w}{' ' + size if size else ''}: limit (rep {rep + 1}/{reps})")
-            limit, bound = limit_rate(w, limit_n, size, bandwidth)
-            done += 1
-            rates = {}
-            order = list(patterns)
-            random.Random(rep).shuffle(order)  # no pattern always runs right after another
-            for pattern in order:
-                settle()
-                progress(done, total, f"{w}: {pattern.name} (rep {rep + 1}/{reps})")
-                sized = per_rep[0][1][pattern.name][1] if per_rep else None  # same n every rep
-                rates[pattern.name] = run_pattern(pattern, target_s, n=sized)
-                done += 1
-            per_rep.append(((limit, bound), rates))
-        limits = [lim for (lim, _), _ in per_rep]
-        naive = next(p.name for p in patterns if p.name.startswith("naive"))
-        naive_list = [r[naive][0] for _, r in per_rep]
-        for pattern in patterns:
-            rate_list = [r[pattern.name][0] for _, r in per_rep]
-            row = _row(w, size, pattern, rate_list, naive_list, limits, per_rep, reps)
-            results.append(row)
-            _print_row(row)
-        limit_sorted = sorted(limits)
-        median = statistics.median(limits)
-        bounds = sorted({b for (_, b), _ in per_rep})
-        rule = WORKLOADS[w].limit_rule if not size else (
-            "memory-copy bandwidth / element size" if bounds == ["memory copy"] else
-            "cores x single-core rate of the bare work" if bounds == ["cpu"] else WORKLOADS[w].limit_rule)
-        row = {"workload": w, "pattern": f"limit_{size}" if size else "limit", "label": "limit: " + rule,
-               "recommended": False, "peer": False, "params": {"bound": bounds},
-               "size": size, "element_bytes": element_bytes(size),
-               "elements_per_s": median, "mb_per_s": median * element_bytes(size) / 1e6,
-               "elements_per_s_min": limit_sorted[0], "elements_per_s_max": limit_sorted[-1],
-               "spread": (limit_sorted[-1] - limit_sorted[0]) / median,
-               "noisy": (limit_sorted[-1] - limit_sorted[0]) / median > NOISY,
-               "ratio_to_naive": None, "ratio_to_limit": 1.0, "elements_checked": 0,
-               "first_element_s": None, "startup_s": None, "repetitions": reps}
-        results.append(row)
-        _print_row(row)
-    close_process_pools()
-    progress(total, total, "done")
-    for s in skipped:
-        print(f"skipped peer {s['peer']} for class {s['workload']}: {s['reason']}")
-    return results, skipped, bandwidth
+__all__ = ["FULL", "QUICK", "Discipline", "Group", "Limit", "Pattern", "WORKLOADS", "SIZES", "breakdown",
+           "consume", "plan", "run", "service_rows"]

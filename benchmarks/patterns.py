@@ -27,7 +27,8 @@ class Pattern:
     params: dict = field(default_factory=dict)
     batched: bool = False  # make(n) already yields batches of BATCH
     size: str = None  # class E: the element size (a key of SIZES)
-    fixed_n: int = None  # run exactly this many elements (no sizing run)
+    candidate: bool = False  # keeps the recommendation's constraints (ordered, every element): may be recommended
+    workers: int = None  # scaling runs: the worker (or shard) count this row was measured with
 
 
 def _with_private_pool(dataset, threads):
@@ -157,7 +158,6 @@ def d_generator_then_map(chunk=None):
     return make
 
 
-E_RUN = {"8B": 3200, "150KB": 1600, "600KB": 960, "2400KB": 512}  # elements per class E run
 E_QUICK_SIZES = ["8B", "2400KB"]
 
 
@@ -166,19 +166,25 @@ def sizes_for(quick):
     return E_QUICK_SIZES if quick else list(SIZES)
 
 
-def size_patterns(size, quick):
+def pool_pattern(workload, workers, size=None, recommended=True):
+    """The process pool recipe with ``workers`` processes, batches of BATCH (one size of class E)."""
+    suffix = f"_{size}" if size else ""
+    name = (f"process_pool{suffix}" if workload == "E" else "process_pool_chunk32")
+    return Pattern(name, f"recipe: process pool of {workers}, shared memory, batches of {BATCH}",
+                   recipe_process_pool(workload, workers, BATCH, size), recommended=recommended, batched=True,
+                   candidate=True, min_n=400, size=size,
+                   params={"workers": workers, "chunk": BATCH, "ring_size": 2 * workers,
+                           "recipe": "recipes.process_pool.pooled_dataset"})
+
+
+def size_patterns(size, quick=False):
     """Class E, one size: naive, sharded generators on threads, the process pool recipe."""
     cores = os.cpu_count() or 1
-    n = E_RUN[size] // (4 if quick else 1)
-    common = {"size": size, "fixed_n": n}
     return [
-        Pattern(f"naive_{size}", "naive from_generator", naive("E", size), **common),
+        Pattern(f"naive_{size}", "naive from_generator", naive("E", size), size=size),
         Pattern(f"sharded_k{cores}_{size}", f"{cores} sharded generators (interleave, tf.data threads)",
-                sharded("E", cores, size=size), params={"k": cores}, **common),
-        Pattern(f"process_pool_{size}", f"recipe: process pool of {cores}, shared memory, batches of {BATCH}",
-                recipe_process_pool("E", cores, BATCH, size), recommended=True, batched=True,
-                params={"workers": cores, "chunk": BATCH, "recipe": "recipes.process_pool.pooled_dataset"},
-                **common),
+                sharded("E", cores, size=size), params={"k": cores}, size=size, candidate=True),
+        pool_pattern("E", cores, size),
     ]
 
 
@@ -192,19 +198,22 @@ def patterns_for(workload, quick):
     if workload == "D":
         p.append(Pattern("naive", "naive from_generator (TF ops run eagerly in the generator)", d_naive()))
         p.append(Pattern("generator_map", "light generator + TF-op map (AUTOTUNE)", d_generator_then_map(),
-                         recommended=True))
-        p.append(Pattern("chunked_generator_map", "generator yields chunks of 64 + unbatch + TF-op map",
-                         d_generator_then_map(chunk=64), params={"chunk": 64}))
+                         candidate=True))
+        p.append(Pattern("chunked_generator_map", "recipe: generator yields chunks of 64 + unbatch + TF-op map",
+                         d_generator_then_map(chunk=64), params={"chunk": 64}, recommended=True, candidate=True))
         return p
     p.append(Pattern("naive", "naive from_generator", naive(workload)))
-    p.append(Pattern("numpy_function_map", "map over tf.numpy_function (AUTOTUNE)", numpy_function_map(workload)))
+    p.append(Pattern("numpy_function_map", "map over tf.numpy_function (AUTOTUNE)", numpy_function_map(workload),
+                     candidate=True))
     if workload == "A":
         p.append(Pattern("numpy_function_map_pool16", "map over tf.numpy_function, AUTOTUNE, private pool 16",
-                         numpy_function_map(workload, pool=MAX_SHARDS), params={"pool": MAX_SHARDS}))
+                         numpy_function_map(workload, pool=MAX_SHARDS), params={"pool": MAX_SHARDS},
+                         candidate=True))
         p.append(Pattern("numpy_function_map_unbounded",
                          "map over tf.numpy_function, 16 calls, use_unbounded_threadpool",
                          numpy_function_map(workload, unbounded=True),
-                         params={"num_parallel_calls": MAX_SHARDS, "use_unbounded_threadpool": True}))
+                         params={"num_parallel_calls": MAX_SHARDS, "use_unbounded_threadpool": True},
+                         candidate=True))
         for k in shards:
             p.append(Pattern(f"sharded_k{k}", f"{k} sharded generators (interleave)", sharded(workload, k),
                              params={"k": k}))
@@ -212,10 +221,10 @@ def patterns_for(workload, quick):
             if k > cores:
                 p.append(Pattern(f"sharded_k{k}_pool", f"{k} sharded generators + private pool of {k}",
                                  sharded(workload, k, pool=k),
-                                 params={"k": k, "pool": k}))
+                                 params={"k": k, "pool": k}, candidate=True))
         p.append(Pattern(f"sharded_k{MAX_SHARDS}_pool_chunk8",
                          f"recipe: {MAX_SHARDS} shards yield blocks of 8 + unbatch, private pool",
-                         recipe_sharded(MAX_SHARDS, 8), recommended=True,
+                         recipe_sharded(MAX_SHARDS, 8), recommended=True, candidate=True,
                          params={"k": MAX_SHARDS, "pool": MAX_SHARDS, "chunk": 8,
                                  "recipe": "recipes.sharded_generator.sharded"}))
         p.append(Pattern(f"sharded_k{MAX_SHARDS}_pool_nondet",
@@ -226,18 +235,24 @@ def patterns_for(workload, quick):
                          f"{MAX_SHARDS} sharded generators, num_parallel_calls=AUTOTUNE",
                          sharded(workload, MAX_SHARDS, autotune=True), params={"k": MAX_SHARDS}))
         p.append(Pattern("threads_in_generator", f"thread pool of {MAX_SHARDS} inside the generator",
-                         threads_in_generator(workload, MAX_SHARDS), params={"threads": MAX_SHARDS}))
+                         threads_in_generator(workload, MAX_SHARDS), params={"threads": MAX_SHARDS},
+                         candidate=True))
     else:
         p.append(Pattern(f"sharded_k{cores}", f"{cores} sharded generators (interleave)",
-                         sharded(workload, cores), params={"k": cores}))
+                         sharded(workload, cores), params={"k": cores}, candidate=True))
         if workload == "C":
             p.append(Pattern("threads_in_generator", f"thread pool of {cores} inside the generator",
-                             threads_in_generator(workload, cores), params={"threads": cores}))
+                             threads_in_generator(workload, cores), params={"threads": cores}, candidate=True))
         p.append(Pattern("process_pool_chunk1", f"recipe: process pool of {cores}, 1 item per task",
-                         recipe_process_pool(workload, cores, 1), min_n=400,
-                         params={"workers": cores, "chunk": 1, "recipe": "recipes.process_pool.pooled_dataset"}))
-        p.append(Pattern("process_pool_chunk32", f"recipe: process pool of {cores}, 32 items per task",
-                         recipe_process_pool(workload, cores, BATCH), recommended=True, min_n=400, batched=True,
-                         params={"workers": cores, "chunk": BATCH,
+                         recipe_process_pool(workload, cores, 1), min_n=400, candidate=True,
+                         params={"workers": cores, "chunk": 1, "ring_size": 2 * cores,
                                  "recipe": "recipes.process_pool.pooled_dataset"}))
+        p.append(pool_pattern(workload, cores))
     return p
+
+
+def scaling_patterns(workload, workers, size=None):
+    """The rows of a scaling run: naive and the process pool recipe with ``workers`` processes."""
+    plan = size_patterns(size) if workload == "E" else patterns_for(workload, quick=False)
+    naive_row = plan[0]
+    return [naive_row, pool_pattern(workload, workers, size)]

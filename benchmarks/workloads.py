@@ -114,14 +114,27 @@ def indices_of(batch):
     return rows[:, :8].copy().view(np.int64).reshape(-1)
 
 
-def time_bare_work(workload, n, size=None):
-    """Single-thread rate of the bare work (run in a fresh worker process)."""
+def time_bare_work(workload, seconds, size=None, copy=False):
+    """Run the bare work for ``seconds`` (at least one batch); returns ``(elements, elapsed_s)``.
+
+    Runs in a worker process of its own (several at once for the limit).
+    With ``copy``, each result is also copied once into a batch buffer, as the
+    one copy into the batch tensor that no pipeline can avoid (the buffer is
+    allocated and touched before the clock starts: the bound stays an upper
+    bound).
+    """
     work = work_for(workload, size)
-    work(0)
-    start = time.perf_counter()
-    for i in range(n):
-        work(i)
-    return n / (time.perf_counter() - start)
+    first = np.asarray(work(0))
+    batch = np.zeros((BATCH, *first.shape), first.dtype) if copy else None
+    count, start = 0, time.perf_counter()
+    while True:
+        result = work(count)
+        if copy:
+            batch[count % BATCH] = result
+        count += 1
+        elapsed = time.perf_counter() - start
+        if count >= BATCH and elapsed >= seconds:
+            return count, elapsed
 
 
 @dataclass
