@@ -11,6 +11,7 @@ import os
 import threading
 import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
@@ -117,6 +118,28 @@ def test_a_composite_signature_makes_the_next_step_an_eager_py_func():
     ops = [node.op for function in graph.library.function for node in function.node_def]
     assert ops.count("EagerPyFunc") == 1 and ops.count("PyFunc") == 2
     assert [x.to_list() for x in dataset] == [[[1], [2, 3]]]
+
+
+def test_numpy_function_hands_numpy_values_and_py_function_hands_eager_tensors():
+    seen = {}
+
+    def record(name):
+        def function(value):
+            seen[name] = type(value)
+            return value
+        return function
+
+    numbers = tf.data.Dataset.from_tensor_slices([[1, 2]])
+    numpy_mapped = numbers.map(lambda x: tf.numpy_function(record("numpy_function"), [x], tf.int32))
+    py_mapped = numbers.map(lambda x: tf.py_function(record("py_function"), [x], tf.int32))
+    assert [x.tolist() for x in numpy_mapped.as_numpy_iterator()] == [[1, 2]]
+    assert [x.tolist() for x in py_mapped.as_numpy_iterator()] == [[1, 2]]
+    assert seen["numpy_function"] is np.ndarray
+    assert issubclass(seen["py_function"], tf.Tensor) and seen["py_function"].__name__ == "EagerTensor"
+    for dataset, op in [(numpy_mapped, "PyFunc"), (py_mapped, "EagerPyFunc")]:
+        graph = graph_pb2.GraphDef.FromString(dataset._as_serialized_graph().numpy())
+        ops = {node.op for function in graph.library.function for node in function.node_def}
+        assert op in ops and ({"PyFunc", "EagerPyFunc"} - {op}).isdisjoint(ops)
 
 
 def test_generator_is_created_at_the_first_element_and_dropped_at_the_end():
