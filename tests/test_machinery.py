@@ -135,6 +135,9 @@ def test_numpy_function_hands_numpy_values_and_py_function_hands_eager_tensors()
     assert [x.tolist() for x in numpy_mapped.as_numpy_iterator()] == [[1, 2]]
     assert [x.tolist() for x in py_mapped.as_numpy_iterator()] == [[1, 2]]
     assert seen["numpy_function"] is np.ndarray
+    scalars = tf.data.Dataset.from_tensor_slices([1, 2]).map(
+        lambda x: tf.numpy_function(record("numpy_function"), [x], tf.int32))
+    assert list(scalars.as_numpy_iterator()) == [1, 2] and seen["numpy_function"] is np.int32
     assert issubclass(seen["py_function"], tf.Tensor) and seen["py_function"].__name__ == "EagerTensor"
     for dataset, op in [(numpy_mapped, "PyFunc"), (py_mapped, "EagerPyFunc")]:
         graph = graph_pb2.GraphDef.FromString(dataset._as_serialized_graph().numpy())
