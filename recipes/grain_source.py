@@ -11,9 +11,10 @@ checkpointing of what comes after.
 
 Public API::
 
-    grain_pipeline(source, transform, *, worker_count, batch_size=None,
-                   drop_remainder=False, seed=None, shard_options=None,
-                   worker_buffer_size=1) -> grain.IterDataset
+    grain_records(source, transform, *, batch_size=None, drop_remainder=False,
+                  seed=None, shard_options=None) -> grain.MapDataset
+    grain_pipeline(source, transform, *, worker_count, worker_buffer_size=1,
+                   **grain_records_options) -> grain.IterDataset
     grain_dataset(source, transform, output_signature, *, worker_count,
                   batch_size=None, drop_remainder=False, seed=None,
                   shard_options=None, worker_buffer_size=1) -> tf.data.Dataset
@@ -55,6 +56,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import grain
 import numpy as np
+
 # --8<-- [end:setup]
 
 
@@ -81,26 +83,31 @@ def fail_on_13(i):
 
 
 # --8<-- [start:pipeline]
-def grain_pipeline(source, transform, *, worker_count, batch_size=None, drop_remainder=False,
-                   seed=None, shard_options=None, worker_buffer_size=1):
-    """The Grain side: source, shuffle, shard, map, batch, worker processes."""
-    if not isinstance(worker_count, int) or worker_count < 0:
-        raise ValueError(f"worker_count must be an int >= 0, got {worker_count!r}")
+def grain_records(source, transform, *, batch_size=None, drop_remainder=False, seed=None,
+                  shard_options=None):
+    """Grain's ``MapDataset``: source, shuffle, this shard's records, the work, batches."""
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
     if not callable(transform):
         raise TypeError(f"transform must be callable, got {transform!r}")
-    pipeline = grain.MapDataset.source(source)
+    records = grain.MapDataset.source(source)
     if seed is not None:
-        pipeline = pipeline.shuffle(seed=seed)  # a new permutation every epoch
-    if shard_options is not None:
+        records = records.shuffle(seed=seed)
+    if shard_options is not None:  # records shard_index, shard_index + shard_count, ...
         count = shard_options.shard_count
-        end = len(pipeline) - len(pipeline) % count if shard_options.drop_remainder else len(pipeline)
-        pipeline = pipeline[shard_options.shard_index:end:count]
-    pipeline = pipeline.map(transform)
+        end = len(records) - len(records) % count if shard_options.drop_remainder else len(records)
+        records = records[shard_options.shard_index:end:count]
+    records = records.map(transform)
     if batch_size is not None:
-        pipeline = pipeline.batch(batch_size, drop_remainder=drop_remainder)
-    pipeline = pipeline.to_iter_dataset()
+        records = records.batch(batch_size, drop_remainder=drop_remainder)
+    return records
+
+
+def grain_pipeline(source, transform, *, worker_count, worker_buffer_size=1, **options):
+    """``grain_records(...)`` computed by ``worker_count`` Grain worker processes."""
+    if not isinstance(worker_count, int) or worker_count < 0:
+        raise ValueError(f"worker_count must be an int >= 0, got {worker_count!r}")
+    pipeline = grain_records(source, transform, **options).to_iter_dataset()
     if worker_count > 0:
         pipeline = pipeline.mp_prefetch(grain.MultiprocessingOptions(
             num_workers=worker_count, per_worker_buffer_size=worker_buffer_size))
@@ -116,32 +123,78 @@ def grain_dataset(source, transform, output_signature, *, worker_count, batch_si
     Each iteration of the dataset iterates a fresh Grain pipeline and closes it
     (workers and shared memory) when the iteration ends, stops early or fails.
     With ``batch_size`` the elements are Grain's batches: ``output_signature``
-    describes one element, the dataset's spec gains a leading ``None``.
+    describes one element, the dataset's spec gains a leading ``None``. The
+    dataset's length is known (``cardinality``), so Keras knows the epoch length.
     """
     import tensorflow as tf
 
-    def pipeline(epoch):
-        # Grain's own shuffle uses seed + epoch for epoch number ``epoch``.
-        return grain_pipeline(
-            source, transform, worker_count=worker_count, batch_size=batch_size,
-            drop_remainder=drop_remainder, seed=None if seed is None else (seed + epoch) % 2**32,
-            shard_options=shard_options, worker_buffer_size=worker_buffer_size)
-
-    pipeline(0)  # checks the arguments now; starts no worker
+    options = dict(batch_size=batch_size, drop_remainder=drop_remainder, shard_options=shard_options)
+    length = len(grain_records(source, transform, seed=seed, **options))  # checks the arguments
+    grain_pipeline(source, transform, worker_count=worker_count, **options)  # starts no worker
     epochs = itertools.count()
     if batch_size is not None:
         output_signature = tf.nest.map_structure(
             lambda spec: tf.TensorSpec((None, *spec.shape), spec.dtype), output_signature)
 
     def generator():
-        iterator = iter(pipeline(next(epochs)))
+        # Epoch k shuffles with seed + k, as Grain's own repeated shuffle does.
+        epoch_seed = None if seed is None else (seed + next(epochs)) % 2**32
+        iterator = iter(grain_pipeline(source, transform, worker_count=worker_count, seed=epoch_seed,
+                                       worker_buffer_size=worker_buffer_size, **options))
         try:
             yield from iterator
         finally:
             iterator.close()  # stop the workers now, not when garbage collected
 
-    return tf.data.Dataset.from_generator(generator, output_signature=output_signature)
+    dataset = tf.data.Dataset.from_generator(generator, output_signature=output_signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(length))
 # --8<-- [end:dataset]
+
+
+# --8<-- [start:training]
+FEATURES = 3
+
+
+def example(i):
+    """Training example number ``i``: ``x`` random from ``i``, ``y = sum(x)``."""
+    x = np.random.default_rng([0, i]).normal(size=FEATURES).astype(np.float32)
+    return x, np.float32(x.sum())
+
+
+def example_spec():
+    """The ``output_signature`` of one ``example``."""
+    import tensorflow as tf
+
+    return (tf.TensorSpec((FEATURES,), tf.float32), tf.TensorSpec((), tf.float32))
+
+
+def per_replica_dataset_fn(num_examples, global_batch_size, *, worker_count=1, seed=None):
+    """A ``dataset_fn`` for ``distribute_datasets_from_function`` in ``PER_REPLICA`` mode.
+
+    Called once per replica: replica ``i`` of ``n`` reads shard ``i`` of the
+    source through Grain's ``ShardOptions`` and batches per replica in Grain.
+    ``drop_remainder`` on both keeps the replicas in step (the last
+    ``num_examples % global_batch_size`` examples are dropped).
+    """
+    def dataset_fn(context):
+        shard = grain.sharding.ShardOptions(
+            context.input_pipeline_id, context.num_input_pipelines, drop_remainder=True)
+        return grain_dataset(
+            range(num_examples), example, example_spec(), worker_count=worker_count,
+            batch_size=context.get_per_replica_batch_size(global_batch_size), drop_remainder=True,
+            seed=seed, shard_options=shard)
+    return dataset_fn
+
+
+def distribute_per_replica(strategy, dataset_fn):
+    """One Grain pipeline per replica (the function runs once per replica)."""
+    import tensorflow as tf
+
+    options = tf.distribute.InputOptions(
+        experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA,
+        experimental_fetch_to_device=False)
+    return strategy.distribute_datasets_from_function(dataset_fn, options=options)
+# --8<-- [end:training]
 
 
 # --8<-- [start:main]

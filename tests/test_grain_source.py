@@ -1,0 +1,273 @@
+"""Grain behind from_generator: values and order, exactly once, shards, training, and no leaks.
+
+Every case that ends an iteration (normal end, take, break, an exception in the
+consumer or in a worker) is followed by a check of the worker processes (this
+process's spawned children) and of /dev/shm (Grain's ``psm_`` segments and
+multiprocessing's ``sem.mp-`` semaphores). Both are polled with a generous
+bound, so the checks hold on two busy cores.
+"""
+
+import gc
+import os
+import textwrap
+import time
+
+import grain
+import numpy as np
+import psutil
+import pytest
+import tensorflow as tf
+
+from recipes.grain_source import (
+    decode_image,
+    example,
+    fail_on_13,
+    grain_dataset,
+    grain_pipeline,
+    grain_records,
+    parse_record,
+)
+from tests.pages import ROOT, run_python
+
+INT = tf.TensorSpec((), tf.int64)
+IMAGE = tf.TensorSpec((64, 64, 3), tf.uint8)
+SHM_PREFIXES = ("psm_", "sem.mp-")
+
+
+def values(dataset):
+    return [int(x) for x in dataset.as_numpy_iterator()]
+
+
+def worker_processes():
+    """Grain workers of this process (not multiprocessing's resource tracker)."""
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            cmd = " ".join(p.cmdline())
+        except psutil.Error:
+            continue
+        if "spawn_main" in cmd and "resource_tracker" not in cmd:
+            out.append(p)
+    return out
+
+
+def shm_names():
+    return {n for n in os.listdir("/dev/shm") if n.startswith(SHM_PREFIXES)}
+
+
+@pytest.fixture(autouse=True)
+def released():
+    """No worker and no new shared-memory name is left once a test is over.
+
+    Names are global to the machine: a name that appears during the test and is
+    still there after a generous wait is this test's (other processes' short-lived
+    names come and go).
+    """
+    gc.collect()
+    before = shm_names()
+    assert not worker_processes(), "a previous test left a worker"
+    yield
+    deadline = time.monotonic() + 60
+    while True:
+        gc.collect()
+        left, workers = shm_names() - before, worker_processes()
+        if (not left and not workers) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not workers, f"workers left: {workers}"
+    assert not left, f"shared memory left in /dev/shm: {sorted(left)}"
+
+
+@pytest.mark.parametrize("worker_count", [0, 1, 2])
+def test_exact_values_in_source_order_whatever_the_worker_count(worker_count):
+    dataset = grain_dataset(range(37), parse_record, INT, worker_count=worker_count)
+    assert dataset.element_spec == INT
+    assert values(dataset) == list(range(37))
+
+
+def test_batches_are_made_by_grain_with_exact_pixels():
+    dataset = grain_dataset(range(70), decode_image, IMAGE, worker_count=2, batch_size=32)
+    assert dataset.element_spec == tf.TensorSpec((None, 64, 64, 3), tf.uint8)
+    batches = list(dataset.as_numpy_iterator())
+    assert [b.shape[0] for b in batches] == [32, 32, 6]
+    pixels = np.concatenate(batches)
+    assert pixels.dtype == np.uint8
+    assert [int(image[0, 0, 0]) for image in pixels] == [i % 256 for i in range(70)]
+    assert all((image == image[0, 0, 0]).all() for image in pixels)
+    del batches, pixels
+
+
+def test_drop_remainder_and_cardinality():
+    dataset = grain_dataset(range(70), parse_record, INT, worker_count=1, batch_size=32, drop_remainder=True)
+    assert int(dataset.cardinality()) == 2
+    assert [b.tolist() for b in dataset.as_numpy_iterator()] == [list(range(32)), list(range(32, 64))]
+    assert int(grain_dataset(range(70), parse_record, INT, worker_count=1).cardinality()) == 70
+
+
+def test_shuffled_order_is_a_permutation_new_each_epoch_and_seeded():
+    """Shuffled (not in source order): still each record exactly once per epoch;
+    epoch k uses seed + k, so two datasets with the same seed give the same epochs."""
+    a = grain_dataset(range(40), parse_record, INT, worker_count=2, seed=3)
+    b = grain_dataset(range(40), parse_record, INT, worker_count=1, seed=3)
+    a1, a2 = values(a), values(a)
+    b1, b2 = values(b), values(b)
+    assert sorted(a1) == sorted(a2) == list(range(40))
+    assert a1 != list(range(40)) and a1 != a2
+    assert (a1, a2) == (b1, b2)  # same seed, any worker count: the same orders
+    # Grain's own repeated shuffle: epoch 1 of ds.shuffle(seed).repeat() is our second epoch.
+    repeated = grain.MapDataset.source(range(40)).shuffle(seed=3).repeat(2)
+    assert [int(x) for x in repeated] == a1 + a2
+
+
+def test_a_non_deterministic_map_after_it_still_delivers_each_element_once():
+    dataset = grain_dataset(range(200), parse_record, INT, worker_count=2)
+    dataset = dataset.map(lambda x: x * 2, num_parallel_calls=4, deterministic=False)
+    got = values(dataset)
+    assert sorted(got) == [2 * i for i in range(200)]
+
+
+def test_shards_partition_the_source():
+    shards = [
+        values(grain_dataset(range(23), parse_record, INT, worker_count=1,
+                             shard_options=grain.sharding.ShardOptions(i, 3)))
+        for i in range(3)
+    ]
+    assert shards == [list(range(i, 23, 3)) for i in range(3)]
+    even = [
+        values(grain_dataset(range(23), parse_record, INT, worker_count=0,
+                             shard_options=grain.sharding.ShardOptions(i, 3, drop_remainder=True)))
+        for i in range(3)
+    ]
+    assert [len(s) for s in even] == [7, 7, 7] and sorted(sum(even, [])) == list(range(21))
+
+
+def test_shuffle_then_shard_splits_one_permutation():
+    shards = [
+        values(grain_dataset(range(30), parse_record, INT, worker_count=0, seed=1,
+                             shard_options=grain.sharding.ShardOptions(i, 2)))
+        for i in range(2)
+    ]
+    assert sorted(shards[0] + shards[1]) == list(range(30))
+
+
+def test_each_iteration_starts_and_ends_its_own_workers():
+    dataset = grain_dataset(range(10), parse_record, INT, worker_count=2)
+    assert not worker_processes()  # building the dataset starts nothing
+    iterator = iter(dataset)
+    assert int(next(iterator)) == 0
+    assert len(worker_processes()) == 2
+    assert [int(x) for x in iterator] == list(range(1, 10))
+    del iterator
+    assert values(dataset) == list(range(10))  # a second epoch: new workers, every element
+
+
+@pytest.mark.parametrize("stop", ["take", "break"])
+def test_stopping_early_stops_the_workers(stop):
+    dataset = grain_dataset(range(10_000), decode_image, IMAGE, worker_count=2, batch_size=8)
+    if stop == "take":
+        assert [int(b.shape[0]) for b in dataset.take(3)] == [8, 8, 8]
+    else:
+        for n, batch in enumerate(dataset):
+            if n == 2:
+                break
+        del batch
+
+
+def test_an_exception_in_the_consumer_stops_the_workers():
+    dataset = grain_dataset(range(10_000), parse_record, INT, worker_count=2)
+
+    def consume():
+        for x in dataset:
+            if int(x) == 5:
+                raise RuntimeError("consumer failed")
+
+    with pytest.raises(RuntimeError, match="consumer failed"):
+        consume()
+
+
+def test_a_worker_error_reaches_the_consumer_after_every_earlier_element():
+    got = []
+    with pytest.raises(tf.errors.InvalidArgumentError, match="ValueError: record 13 is corrupt"):
+        for x in grain_dataset(range(100), fail_on_13, INT, worker_count=2):
+            got.append(int(x))
+    assert got == list(range(13))
+
+
+def test_grain_pipeline_alone_closes_its_workers():
+    iterator = iter(grain_pipeline(range(100), parse_record, worker_count=2, batch_size=10))
+    assert next(iterator).tolist() == list(range(10))
+    assert len(worker_processes()) == 2
+    iterator.close()
+    assert not worker_processes()  # close() joins them
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(worker_count=-1), ValueError, "worker_count must be an int >= 0"),
+    (dict(worker_count=1.5), ValueError, "worker_count must be an int >= 0"),
+    (dict(worker_count=1, batch_size=0), ValueError, "batch_size must be a positive int"),
+    (dict(worker_count=1, seed=-1), ValueError, "Seed must be an integer between 0 and 2**32-1"),
+])
+def test_bad_arguments_fail_before_any_worker(kwargs, error, message):
+    with pytest.raises(error, match=message.replace("*", r"\*")):
+        grain_dataset(range(10), parse_record, INT, **kwargs)
+    assert not worker_processes()
+
+
+def test_grain_records_is_the_per_record_work():
+    records = grain_records(range(10), example, batch_size=4)
+    assert len(records) == 3
+    x, y = records[0]
+    assert x.shape == (4, 3) and x.dtype == np.float32 and np.allclose(x.sum(axis=1), y)
+
+
+def test_model_fit_and_a_custom_loop():
+    """fit knows the epoch length (cardinality): two epochs, no 'ran out of data'."""
+    from recipes.grain_source import example_spec
+
+    model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.05), loss="mse")
+    dataset = grain_dataset(range(64), example, example_spec(), worker_count=1, batch_size=16)
+    history = model.fit(dataset, epochs=2, shuffle=False, verbose=0)
+    assert len(history.history["loss"]) == 2
+
+    seen = []
+    for x, y in dataset:  # a custom loop: ordinary eager tensors, in source order
+        seen.append((x.numpy(), y.numpy()))
+    del x, y
+    xs, ys = np.concatenate([x for x, _ in seen]), np.concatenate([y for _, y in seen])
+    assert np.array_equal(xs, np.stack([example(i)[0] for i in range(64)]))
+    assert np.array_equal(ys, np.array([example(i)[1] for i in range(64)]))
+
+
+def test_mirrored_strategy_per_replica_shards_deliver_each_example_once():
+    # Logical devices must be set before TensorFlow starts: a fresh process.
+    code = textwrap.dedent("""
+        import numpy as np
+        import tensorflow as tf
+        from recipes.grain_source import distribute_per_replica, example, per_replica_dataset_fn
+
+        if __name__ == "__main__":
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(2)])
+            strategy = tf.distribute.MirroredStrategy(
+                [d.name for d in tf.config.list_logical_devices("CPU")])
+            dist = distribute_per_replica(strategy, per_replica_dataset_fn(70, 16, worker_count=1))
+            parts = []
+            for x, y in dist:
+                parts.append([p.numpy()[:, 0].tolist()
+                              for p in strategy.experimental_local_results(x)])
+            first = lambda i: float(example(i)[0][0])
+            print(strategy.num_replicas_in_sync, len(parts), {len(p) for step in parts for p in step})
+            print(parts[0] == [[first(i) for i in range(0, 16, 2)], [first(i) for i in range(1, 16, 2)]])
+            print(sorted(v for step in parts for p in step for v in p) == sorted(first(i) for i in range(64)))
+            with strategy.scope():
+                model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(1)])
+                model.compile(optimizer=tf.keras.optimizers.SGD(0.05), loss="mse")
+            dist = distribute_per_replica(strategy, per_replica_dataset_fn(64, 16, worker_count=1))
+            print(len(model.fit(dist, epochs=2, steps_per_epoch=4, shuffle=False, verbose=0).history["loss"]))
+            del dist, x, y
+    """)
+    proc = run_python(["-c", code], cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout == "2 4 {8}\nTrue\nTrue\n2\n"
