@@ -12,6 +12,7 @@ standard library, NumPy and TensorFlow.
 
 # --8<-- [start:setup]
 import os
+import zlib
 
 # Hide TensorFlow's C++ start-up notices (oneDNN, CPU features) before import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -49,6 +50,48 @@ def split_by_id(dataset, validation_percent=20):
     validation = dataset.filter(lambda r: in_validation(r, validation_percent))
     return train, validation
 # --8<-- [end:split]
+
+
+# --8<-- [start:at_source]
+def records_on_side(count, validation, percent):
+    """Only the records of one side: the side is decided from the id, before the record is built.
+
+    The hash is CRC-32 of the id, stable across runs like the fingerprint of
+    ``in_validation`` but a different function: the two designs put different
+    ids on each side, so pick one and keep it.
+    """
+    for row_id in range(int(count)):
+        if (zlib.crc32(b"%d" % row_id) % 100 < percent) == bool(validation):
+            yield {"id": np.int64(row_id), "features": np.full(16, row_id, np.float32)}
+
+
+def split_at_source(count, validation_percent=20, generator=records_on_side):
+    """Two datasets whose generators each build only their own side: one read of the source in all."""
+    def side(validation):
+        return tf.data.Dataset.from_generator(
+            generator, args=(count, validation, validation_percent), output_signature=RECORD)
+    return side(False), side(True)
+# --8<-- [end:at_source]
+
+
+def generator_yields(count, at_source, validation_percent=20):
+    """(records the generators yield, records the two sides deliver) for one pass over both sides."""
+    yielded = []
+
+    def counting(generator):
+        def wrapped(*args):
+            for record in generator(*args):
+                yielded.append(1)
+                yield record
+        return wrapped
+
+    if at_source:
+        train, validation = split_at_source(count, validation_percent, generator=counting(records_on_side))
+    else:
+        counted = tf.data.Dataset.from_generator(counting(records), args=(count,), output_signature=RECORD)
+        train, validation = split_by_id(counted, validation_percent)
+    delivered = len(ids(train)) + len(ids(validation))
+    return len(yielded), delivered
 
 
 # --8<-- [start:shuffle]
@@ -102,6 +145,8 @@ def main():
     print("train/validation sizes:", len(first), len(val_ids))
     print("overlap:", len(set(first) & set(val_ids)), "| same validation every pass:", ids(validation) == val_ids)
     print("epochs differ in order, not in content:", first != second, sorted(first) == sorted(second))
+    print("generator yields for 100 records, both sides once: two filters %d, split at the source %d"
+          % (generator_yields(100, at_source=False)[0], generator_yields(100, at_source=True)[0]))
     for buffer_size in (1, 32, 100):
         read = reads_before_first_element(100, buffer_size)
         print(f"buffer {buffer_size:>3}: reads at least the buffer first {read >= buffer_size},",

@@ -40,3 +40,19 @@ def test_buffer_is_filled_before_the_first_element(buffer_size):
 
 def test_buffer_bytes():
     assert s.buffer_bytes(s.source(1), 10) == 10 * (8 + 16 * 4)
+
+
+@pytest.mark.parametrize("count, percent", [(100, 20), (57, 50)])
+def test_two_filters_read_the_source_twice_a_split_at_the_source_once(count, percent):
+    assert s.generator_yields(count, at_source=False, validation_percent=percent) == (2 * count, count)
+    assert s.generator_yields(count, at_source=True, validation_percent=percent) == (count, count)
+
+
+@pytest.mark.parametrize("count, percent", [(100, 20), (57, 50), (10, 0)])
+def test_split_at_the_source_is_disjoint_complete_and_stable(count, percent):
+    train, validation = s.split_at_source(count, validation_percent=percent)
+    t1, v1 = s.ids(train), s.ids(validation)
+    assert not set(t1) & set(v1)
+    assert sorted(t1 + v1) == list(range(count))
+    assert (s.ids(train), s.ids(validation)) == (t1, v1)
+    assert (v1 == []) == (percent == 0)
