@@ -213,7 +213,8 @@ def main():
     shuffled = grain_dataset(range(10), parse_record, tf.TensorSpec((), tf.int64),
                              worker_count=2, seed=7)
     first, second = ([int(x) for x in shuffled] for _ in range(2))
-    print(sorted(first) == sorted(second) == list(range(10)), first != second)
+    print("shuffled, every record once per epoch:", sorted(first) == sorted(second) == list(range(10)))
+    print("a new order each epoch:", first != second)
 
 
 if __name__ == "__main__":
