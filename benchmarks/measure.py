@@ -62,7 +62,7 @@ class Discipline:
     max_n: int = 60_000  # elements per run, at most
 
 
-FULL = Discipline(reps=5, min_batches=16, min_seconds=1.0, warmup_batches=8, extra_rounds=1, extra_reps=3)
+FULL = Discipline(reps=5, min_batches=12, min_seconds=1.0, warmup_batches=8, extra_rounds=1, extra_reps=2)
 QUICK = Discipline(reps=2, min_batches=2, min_seconds=0.05, warmup_batches=2, extra_rounds=1, extra_reps=1,
                    max_n=2_000)
 
@@ -125,21 +125,29 @@ def settle():
 
 
 def batches(pattern, n):
-    """The pattern's pipeline for ``n`` elements, as batches of BATCH, through the common tail."""
+    """``(pipeline, pool)``: the pattern's pipeline for ``n`` elements as batches of BATCH, and the
+    process pool recipe's pool when the pattern is that recipe (None otherwise)."""
     made = pattern.make(n)
+    pool = getattr(made, "pool", None)
     if not pattern.batched:
         made = made.batch(BATCH)
-    return made
+    return made, pool
 
 
 def run_once(pattern, n, disc):
     """One timed run of ``n`` elements: a dict of rate, timed seconds and batches, first batch, start-up."""
-    made = batches(pattern, n)
-    pool = getattr(made, "pool", None)
-    steady, first, skipped, timed, cpu = consume(tail(made), n, disc.warmup_batches)
+    made, pool = batches(pattern, n)
+    steady, first, skipped, timed, cpu = consume(tail(made), n, warmup_of(pattern, disc))
     return {"rate": (n - skipped) / max(steady, 1e-9), "seconds": steady, "batches": timed, "n": n,
             "first_s": first, "startup_s": pool.startup_s if pool is not None else None,
             "consumer_cpu_us": 1e6 * cpu / max(n - skipped, 1)}
+
+
+def warmup_of(pattern, disc):
+    """Warm-up batches: the discipline's for loaders with worker processes (they make batches ahead while
+    they start), at most 2 for pipelines of threads in this process."""
+    ahead = pattern.peer or "workers" in pattern.params
+    return disc.warmup_batches if ahead else min(2, disc.warmup_batches)
 
 
 def measure_pattern(pattern, n, disc, tries=4):
@@ -149,7 +157,7 @@ def measure_pattern(pattern, n, disc, tries=4):
         result = run_once(pattern, n, disc)
         if (result["seconds"] >= disc.min_seconds and result["batches"] >= disc.min_batches) or n >= disc.max_n:
             return result, n
-        warm = disc.warmup_batches * BATCH
+        warm = warmup_of(pattern, disc) * BATCH
         wanted = max(result["rate"] * disc.min_seconds * 1.3, disc.min_batches * BATCH * 1.3)
         n = min(disc.max_n, warm + BATCH * int(np.ceil(wanted / BATCH)))
     return result, n
@@ -246,7 +254,7 @@ def _rep(group, names, rng, disc, n_for, progress, rep_label):
             out[name] = {"rate": group.limit.run(disc)}
         else:
             p = by_name[name]
-            first_n = (disc.warmup_batches + disc.min_batches) * BATCH
+            first_n = (warmup_of(p, disc) + disc.min_batches) * BATCH
             out[name], n_for[name] = measure_pattern(p, n_for.get(name, max(first_n, p.min_n)), disc)
         progress.step(f"{group.title}: {name} ({rep_label}) {out[name]['rate']:,.0f}/s")
     return out

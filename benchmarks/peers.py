@@ -104,7 +104,11 @@ def _torch_peers(workload, size, quick, workers=None):
 
 
 def _grain_recipe():
-    """``recipes.grain_source.grain_dataset`` when the Grain recipe exists, else None."""
+    """``recipes.grain_source.grain_dataset`` when the Grain recipe is committed, else None."""
+    from benchmarks.provenance import recipe_measured
+
+    if not recipe_measured("recipes/grain_source.py"):
+        return None
     try:
         from recipes import grain_source
     except ImportError:
