@@ -167,10 +167,10 @@ def test_stopping_early_stops_the_workers(stop):
     if stop == "take":
         assert [int(b.shape[0]) for b in dataset.take(3)] == [8, 8, 8]
     else:
-        for n, batch in enumerate(dataset):
+        for n, _batch in enumerate(dataset):
             if n == 2:
                 break
-        del batch
+        del _batch
 
 
 def test_an_exception_in_the_consumer_stops_the_workers():
@@ -271,3 +271,21 @@ def test_mirrored_strategy_per_replica_shards_deliver_each_example_once():
     proc = run_python(["-c", code], cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout == "2 4 {8}\nTrue\nTrue\n2\n"
+
+
+@pytest.mark.parametrize("kind", ["records", "pipeline"])
+def test_keras_fit_takes_grain_directly(kind, recwarn):
+    """Keras 3 has a Grain adapter: fit on a MapDataset or on the IterDataset with
+    worker processes. The adapter does not read a length, even a MapDataset's: the
+    first epoch ends by running out of data, and Keras warns."""
+    model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.05), loss="mse")
+    if kind == "records":
+        data = grain_records(range(64), example, batch_size=16)
+    else:
+        data = grain_pipeline(range(64), example, worker_count=1, batch_size=16)
+    history = model.fit(data, epochs=2, shuffle=False, verbose=0)
+    assert len(history.history["loss"]) == 2
+    ran_out = [w for w in recwarn if "Your input ran out of data" in str(w.message)]
+    assert ran_out
+    del data, model, history
