@@ -289,3 +289,24 @@ def test_keras_fit_takes_grain_directly(kind, recwarn):
     ran_out = [w for w in recwarn if "Your input ran out of data" in str(w.message)]
     assert ran_out
     del data, model, history
+
+
+def test_grain_checkpoints_its_own_position_but_not_behind_from_generator(tmp_path):
+    """Grain's iterator has get_state/set_state (resume exactly, with workers); a
+    tf.train.Checkpoint of the tf.data iterator cannot save a from_generator."""
+    pipeline = grain_pipeline(range(50), parse_record, worker_count=2, seed=4)
+    first = iter(pipeline)
+    head = [int(next(first)) for _ in range(7)]
+    state = first.get_state()
+    rest = [int(x) for x in first]
+    first.close()
+    resumed = iter(pipeline)
+    resumed.set_state(state)
+    assert [int(x) for x in resumed] == rest and sorted(head + rest) == list(range(50))
+    resumed.close()
+
+    iterator = iter(grain_dataset(range(50), parse_record, INT, worker_count=1))
+    next(iterator)
+    with pytest.raises(tf.errors.FailedPreconditionError, match="PyFunc is stateful"):
+        tf.train.Checkpoint(it=iterator).save(str(tmp_path / "ckpt"))
+    del iterator
