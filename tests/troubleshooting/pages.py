@@ -6,12 +6,14 @@ TensorFlow or Keras prints; a symptom entry's heading is the symptom in words.
 """
 
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.pages import DOCS
 
 FOLDER = DOCS / "reference" / "troubleshooting"
-AREAS = ["keras_fit", "signatures", "lifecycle", "shuffling_splitting", "migrations", "distribution", "performance"]
+AREAS = ["keras_fit", "signatures", "lifecycle", "shuffling_splitting", "migrations", "distribution", "performance",
+         "combining", "persisting", "interleave_flat_map"]
 PAGES = [FOLDER / f"{area}.md" for area in AREAS]
 
 _ENTRY = re.compile(
@@ -49,13 +51,36 @@ def normalise(text):
 
 
 _BACKGROUND = ThreadPoolExecutor(max_workers=4, thread_name_prefix="troubleshooting-repro")
+_PENDING = []
+
+
+class _Job:
+    """A reproduction registered by a test module, started on first demand."""
+
+    def __init__(self, function, args, owner):
+        self.function, self.args, self.owner, self.future = function, args, owner, None
+
+    def start(self):
+        if self.future is None:
+            self.future = _BACKGROUND.submit(self.function, *self.args)
+
+    def result(self):
+        for job in _PENDING:  # start the test module's reproductions side by side
+            if job.owner == self.owner:
+                job.start()
+        self.start()
+        return self.future.result()
 
 
 def in_background(function, *args):
-    """Start ``function(*args)`` now, in a thread; ``.result()`` waits for it.
+    """Register ``function(*args)``; ``.result()`` runs it, with the module's others.
 
     For reproductions that run a fresh interpreter (to read TensorFlow's logs or
-    once-per-process warnings): started when the test module is imported, they
-    run while other tests do, instead of one after another.
+    once-per-process warnings). Nothing starts at import: under pytest-xdist every
+    worker imports every test module, but only a worker that runs a test asking
+    for a result runs them: all that its test module registered, in threads, so
+    that their interpreters start side by side.
     """
-    return _BACKGROUND.submit(function, *args)
+    job = _Job(function, args, owner=sys._getframe(1).f_globals.get("__name__"))
+    _PENDING.append(job)
+    return job
