@@ -36,6 +36,19 @@ def test_small_buffer_keeps_the_order_and_shuffled_shards_mix_it():
     assert t.shuffled_shards_fixed(count=1000, shards=50, buffer_size=10) > 500
 
 
+def test_records_leave_at_most_buffer_size_minus_one_places_early_and_late_without_bound():
+    import tensorflow as tf
+
+    out = [int(x) for x in tf.data.Dataset.range(1000).shuffle(10, seed=1)]
+    earliest = max(record - position for position, record in enumerate(out))
+    latest = max(position - record for position, record in enumerate(out))
+    assert sorted(out) == list(range(1000))
+    assert earliest == 9  # buffer_size - 1
+    assert latest == 60  # far more than buffer_size: a record can wait any number of draws
+    first_batch = [int(x) for x in t.ordered_ids(1000).shuffle(10, seed=2).take(32)]
+    assert max(first_batch) <= 40
+
+
 def test_every_message_entry_is_reproduced_and_every_entry_has_a_thread():
     assert set(QUOTED) == {"filling-up-shuffle-buffer",
                            "validation-split-is-only-supported-for-tensors-or-numpy-arrays"}
