@@ -31,6 +31,33 @@ def test_removed_api_error_is_raised_as_quoted(broken, anchor):
     assert t.last_line(info.value) == QUOTED[anchor]
 
 
+_COMPAT_PY_FUNC = (
+    "import tensorflow as tf\n"
+    "print(hasattr(tf, 'py_func'))\n"
+    "print(tf.compat.v1.py_func(lambda v: v * 2, [tf.constant(1.0)], tf.float32).numpy())\n")
+
+
+def _compat_py_func_run():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-c", _COMPAT_PY_FUNC], capture_output=True, text=True,
+                          env=env, timeout=300, check=True)
+
+
+COMPAT_PY_FUNC = in_background(_compat_py_func_run)  # once-per-process warning: a fresh interpreter
+
+
+def test_py_func_exists_only_under_compat_v1_and_warns_there():
+    proc = COMPAT_PY_FUNC.result()
+    assert proc.stdout.split() == ["False", "2.0"]
+    assert ("py_func (from tensorflow.python.ops.script_ops) is deprecated and will be removed in a future "
+            "version.") in proc.stderr
+    assert "tf.py_func is deprecated in TF V2." in proc.stderr
+
+
 def test_replacements():
     assert t.iterate_fixed() == (1, [2, 3])
     assert t.element_spec_fixed() == ([], "int64")
