@@ -40,7 +40,9 @@ import multiprocessing
 import os
 import pickle
 import queue
+import re
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -64,10 +66,39 @@ IN_TENSORFLOW = 0.5  # share of samples inside TensorFlow's Python code: above i
 MAX_THREADS = 16
 
 
+# Start-up lines TensorFlow 2.21 writes to file descriptor 2 while it is imported,
+# whatever TF_CPP_MIN_LOG_LEVEL says (absl logging is not set up yet then).
+_START_UP_NOTICE = re.compile(r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|"
+                              r"rebuild TensorFlow with the appropriate compiler flags|cuInit|"
+                              r"Unable to register cu|computation placer already registered")
+
+
 def _tf():
+    """TensorFlow, imported on first use with its start-up notices filtered out."""
+    if "tensorflow" not in sys.modules:
+        _import_tensorflow_quietly()
     import tensorflow as tf  # here, not at the top: see the module docstring
 
     return tf
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow with file descriptor 2 sent to a temporary file, then pass on
+    every line of it that is not a start-up notice (an error during the import stays)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            kept = [line for line in log.read().decode(errors="replace").splitlines(keepends=True)
+                    if not _START_UP_NOTICE.search(line)]
+            sys.stderr.write("".join(kept))
 
 
 class DiagnoseError(ValueError):
@@ -726,6 +757,813 @@ def _too_slow(name, elements, seconds, budget_s):
 # --8<-- [end:diagnose]
 
 
+# --8<-- [start:stages]
+PYTHON_OPS = {"EagerPyFunc", "PyFunc", "PyFuncStateless"}
+LOOP_OPS = {"While", "StatelessWhile"}
+WAITING_CORES = 0.15  # a serial stage whose pipeline keeps less CPU busy than this waits
+STALL_S = 0.5  # a first element later than this after its input's is a stall
+NAMES = {  # class of a transformation's dataset in TF 2.21 -> the method that made it
+    "_MapDataset": "map", "_ParallelMapDataset": "map", "_BatchDataset": "batch",
+    "_ParallelBatchDataset": "batch", "_PaddedBatchDataset": "padded_batch", "_UnbatchDataset": "unbatch",
+    "_InterleaveDataset": "interleave", "_ParallelInterleaveDataset": "interleave",
+    "_FlatMapDataset": "flat_map", "_FilterDataset": "filter", "CacheDataset": "cache",
+    "_ShuffleDataset": "shuffle", "_PrefetchDataset": "prefetch", "_RepeatDataset": "repeat",
+    "_TakeDataset": "take", "_SkipDataset": "skip", "_ShardDataset": "shard",
+}
+HIDDEN = {"_OptionsDataset", "_RestructuredDataset"}  # carry options or types, no work
+
+
+@dataclass
+class Stage:
+    """One transformation of a pipeline: ``dataset`` is the pipeline cut after it."""
+
+    index: int
+    name: str
+    label: str
+    parallel: str
+    settings: dict
+    dataset: object = field(repr=False)
+    function: object = field(default=None, repr=False)
+    python: bool = False  # its function calls Python (py_function, numpy_function)
+    stateful: bool = False  # stateful ops: tf.data will not parallelize it by itself
+    loops: bool = False  # a While loop (tf.map_fn): one element after another
+    per_input: float | None = 1.0  # its elements per element of its input, where known
+    generator: object = field(default=None, repr=False)
+
+
+def _value(tensor):
+    value = _tf().get_static_value(tensor)
+    return None if value is None else value.item() if hasattr(value, "item") else value
+
+
+def _ops(concrete):
+    """Op types of a traced function and of every function it calls (nested datasets too)."""
+    graph = concrete.graph.as_graph_def()
+    return {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+
+
+def _stateful(ops):
+    from tensorflow.python.framework import op_def_registry  # no public way to ask
+
+    return sorted(op for op in ops if op not in ("Assert", "NoOp") and
+                  getattr(op_def_registry.get(op), "is_stateful", False))
+
+
+def _generator_of(dataset):
+    """The generator function of a ``from_generator`` dataset, else None."""
+    func = getattr(getattr(dataset, "_map_func", None), "_func", None)
+    if type(dataset).__name__ != "_FlatMapDataset" or "_from_generator" not in getattr(func, "__qualname__", ""):
+        return None
+    seen, todo = set(), [func]
+    while todo:
+        fn = todo.pop()
+        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+            obj = cell.cell_contents
+            if var == "args" and obj:
+                return "from_generator"  # called with args: diagnose cannot call it the same way
+            if type(obj).__name__ == "_GeneratorState":
+                return obj._generator
+            if callable(obj) and getattr(obj, "__closure__", None) and id(obj) not in seen:
+                seen.add(id(obj))
+                todo.append(obj)
+    return "from_generator"
+
+
+def _parallel(dataset, name, stateful, options):
+    calls = getattr(dataset, "_num_parallel_calls", None)
+    if calls is not None:
+        calls = _value(calls)
+        return "AUTOTUNE" if calls == -1 else str(calls)
+    if name == "map" and not stateful and options.experimental_optimization.map_parallelization is not False:
+        return "by tf.data"  # map_parallelization rewrites a stateless map to a parallel one
+    if name in ("map", "interleave", "flat_map", "filter", "from_generator"):
+        return "serial"
+    if name == "prefetch":
+        return "async"
+    return "-"
+
+
+def pipeline_stages(dataset):
+    """The stages of ``dataset`` from its source to its end, as :class:`Stage` rows."""
+    tf = _tf()
+    if not isinstance(dataset, tf.data.Dataset):
+        raise DiagnoseError(f"expected a tf.data.Dataset, got {type(dataset).__name__} {dataset!r:.80}")
+    options, chain, d = dataset.options(), [], dataset
+    while True:
+        kind = type(d).__name__
+        func = getattr(getattr(d, "_map_func", None) or getattr(d, "_predicate", None), "_func", None)
+        generator = _generator_of(d)
+        if generator is not None:
+            chain.append(("from_generator", d, None, generator))
+            break
+        if kind == "_MapDataset" and "normalize_to_dense" in getattr(func, "__qualname__", ""):
+            d = d._input_dataset  # part of unbatch()
+            continue
+        source = kind not in NAMES and kind not in HIDDEN or not isinstance(
+            getattr(d, "_input_dataset", None), tf.data.Dataset)
+        if source:
+            chain.append((kind.strip("_").replace("Dataset", "").lower() or "source", d, None, None))
+            break
+        if kind not in HIDDEN:
+            chain.append((NAMES[kind], d, func, None))
+        d = d._input_dataset
+    stages = []
+    for index, (name, d, func, generator) in enumerate(reversed(chain)):
+        ops = _ops(d._map_func.function) if hasattr(d, "_map_func") and name != "from_generator" else set()
+        stateful = _stateful(ops)
+        settings, per_input = {}, 1.0
+        if name in ("batch", "padded_batch"):
+            settings["batch_size"] = _value(d._batch_size)
+            per_input = 1 / settings["batch_size"] if settings["batch_size"] else None
+        elif name == "unbatch":
+            dims = [s.shape[0] for s in tf.nest.flatten(d._input_dataset.element_spec) if s.shape.rank]
+            per_input = float(dims[0]) if dims and dims[0] else None
+        elif name in ("interleave",):
+            settings.update(cycle_length=_value(d._cycle_length), block_length=_value(d._block_length))
+            per_input = None
+        elif name in ("shuffle", "prefetch"):
+            settings["buffer_size"] = _value(d._buffer_size)
+        elif name == "cache":
+            settings["filename"] = _value(d._filename).decode() if isinstance(_value(d._filename), bytes) else ""
+        elif name in ("repeat", "take", "skip"):
+            settings["count"] = _value(d._count)
+        elif name in ("flat_map", "filter", "from_generator", "shard"):
+            per_input = None
+        if name in ("map", "interleave", "flat_map", "filter"):
+            settings["function"] = getattr(func, "__name__", "?")
+        if stateful:
+            settings["stateful_ops"] = stateful
+        shown = ["AUTOTUNE" if v == -1 else str(v) for k, v in settings.items()
+                 if k not in ("stateful_ops", "block_length", "filename")]
+        label = name + (f"({', '.join(shown)})" if shown or name in NAMES.values() else "")
+        if name == "from_generator" and callable(generator):
+            label = f"from_generator({_name(generator)})"
+        stages.append(Stage(
+            index=index, name=name, label=label, parallel=_parallel(d, name, stateful, options),
+            settings=settings, dataset=d, function=func, python=bool(ops & PYTHON_OPS),
+            stateful=bool(stateful), loops=bool(ops & LOOP_OPS), per_input=per_input,
+            generator=generator if callable(generator) else None))
+    return stages
+# --8<-- [end:stages]
+
+
+# --8<-- [start:cuts]
+def _first_and_rate(dataset, seconds, step=None, warm=0, at_least=10):
+    """Time to the first element, then elements per second of ``dataset`` repeated.
+
+    Each element becomes a constant, so the consumer does no work; fast
+    pipelines are counted in batches, so Python's loop does not cap the rate.
+    Counts ``at_least`` elements when they come within four times ``seconds``.
+    With ``step`` (seconds or a function of one element), the consumer spends
+    that long on each element, as a training step would.
+    """
+    tf = _tf()
+    endless = dataset.repeat()
+    start = time.perf_counter()
+    if step is not None:
+        iterator = iter(endless)
+    else:
+        iterator = iter(endless.map(lambda *_: tf.constant(0, tf.int8)))
+    try:
+        next(iterator)
+    except StopIteration:
+        raise DiagnoseError("the dataset is empty: it ended before its first element") from None
+    except tf.errors.OpError as error:
+        raise DiagnoseError(_op_error(error)) from error
+    first = time.perf_counter() - start
+    try:
+        return _rate_after_first(endless, iterator, first, seconds, step, warm, at_least)
+    except tf.errors.OpError as error:
+        raise DiagnoseError(_op_error(error)) from error
+
+
+def _op_error(error):
+    """The first line of a TensorFlow error, without its ``{{function_node ...}}`` prefix."""
+    first = re.sub(r"\{\{[^}]*\}\}\s*", "", error.message.strip().splitlines()[0])
+    return f"raised {type(error).__name__}: {first}"
+
+
+def _rate_after_first(endless, iterator, first, seconds, step, warm, at_least):
+    """The rest of :func:`_first_and_rate`, after the first element came."""
+    tf = _tf()
+    for _ in range(warm):
+        next(iterator)
+    done, start, cpu0 = 0, time.perf_counter(), time.process_time()
+    size = 1
+    while True:
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and (done >= at_least or elapsed >= 4 * seconds):
+            break
+        if step is None and done >= 200 and done / elapsed > 2_000 and size == 1:
+            size = max(2, int(done / elapsed * 0.02))  # about 20 ms of elements per batch
+            iterator = iter(endless.map(lambda *_: tf.constant(0, tf.int8)).batch(size))
+            next(iterator)
+            done, start, cpu0 = 0, time.perf_counter(), time.process_time()
+            continue
+        element = next(iterator)
+        if step is None:
+            done += len(element) if size > 1 else 1
+        else:
+            _consume(element, step)
+            done += 1
+    cpu = time.process_time() - cpu0
+    return {"first_s": first, "elements": done, "seconds": elapsed, "rate": done / elapsed,
+            "cores_busy": cpu / elapsed}
+
+
+def _consume(element, step):
+    if callable(step):
+        step(element)
+    else:
+        time.sleep(step)
+
+
+def _gil_held_share(dataset, seconds):
+    """Share of 1 ms sleeps that woke over 1 ms late while ``dataset`` runs: the GIL was taken.
+
+    A py_function call holds the GIL for the whole call, not for a switch
+    interval, so the bar is lower than the generator probe's: 1 ms.
+    """
+    stop, late, samples = threading.Event(), [0], [0]
+
+    def probe():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            time.sleep(0.001)
+            late[0] += time.perf_counter() - t0 > 0.002
+            samples[0] += 1
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.02)
+    thread = threading.Thread(target=probe, daemon=True)
+    try:
+        thread.start()
+        _first_and_rate(dataset, seconds)
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(switch)
+    return late[0] / max(samples[0], 1)
+
+
+def _step_time(dataset, step, seconds):
+    """Seconds ``step`` takes per element, on elements taken from ``dataset``."""
+    elements = list(dataset.take(4))
+    if not elements:
+        raise DiagnoseError("the dataset is empty: it ended before its first element")
+    for element in elements:
+        step(element)
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or calls < 4:
+        step(elements[calls % len(elements)])
+        calls += 1
+    return (time.perf_counter() - start) / calls
+# --8<-- [end:cuts]
+
+
+# --8<-- [start:rebuild]
+def _rebuild(stages, upto, options, change=None, drop=(), after=None):
+    """Stages ``0..upto`` again on top of stage 0 (or a new source), with one change.
+
+    ``change`` maps a stage index to new keyword settings, ``drop`` removes
+    stages, ``after`` is ``(index, name, settings)``: a stage to add. Returns
+    None where a stage cannot be built again from what the dataset keeps.
+    """
+    tf = _tf()
+    change = change or {}
+    source = change.get(0, {}).get("dataset")
+    dataset = source if source is not None else stages[0].dataset
+    for stage in stages[1:upto + 1]:
+        if stage.index not in drop:
+            dataset = _again(stage, dataset, change.get(stage.index, {}))
+            if dataset is None:
+                return None
+        if after and after[0] == stage.index:
+            dataset = _again(Stage(0, after[1], after[1], "-", after[2], None), dataset, {})
+    return dataset.with_options(options) if isinstance(dataset, tf.data.Dataset) else None
+
+
+def _again(stage, dataset, new):
+    """``stage`` applied to ``dataset``, its settings updated with ``new``."""
+    s = {**stage.settings, **new}
+    calls = new.get("num_parallel_calls", -1 if stage.parallel == "AUTOTUNE" else
+                    int(stage.parallel) if stage.parallel.isdigit() else None)
+    d = stage.dataset
+    if stage.name == "map":
+        return dataset.map(stage.function, num_parallel_calls=calls)
+    if stage.name in ("interleave", "flat_map") and stage.function is not None:
+        if stage.name == "flat_map" and not new:
+            return dataset.flat_map(stage.function)
+        return dataset.interleave(stage.function, cycle_length=s.get("cycle_length"),
+                                  block_length=s.get("block_length") or 1, num_parallel_calls=calls)
+    if stage.name == "filter":
+        return dataset.filter(stage.function)
+    if stage.name == "batch":
+        drop = bool(_value(d._drop_remainder)) if d is not None else False
+        return dataset.batch(s["batch_size"], drop_remainder=drop, num_parallel_calls=calls)
+    if stage.name == "unbatch":
+        return dataset.unbatch()
+    if stage.name == "cache":
+        return dataset.cache(s.get("filename", ""))
+    if stage.name == "shuffle":
+        return dataset.shuffle(s["buffer_size"], reshuffle_each_iteration=d._reshuffle_each_iteration)
+    if stage.name == "prefetch":
+        return dataset.prefetch(s["buffer_size"])
+    if stage.name in ("repeat", "take", "skip"):
+        return getattr(dataset, stage.name)(s["count"])
+    return None  # padded_batch, shard and others: kept only in the original
+# --8<-- [end:rebuild]
+
+
+# --8<-- [start:pipeline-report]
+@dataclass
+class PipelineDiagnosis:
+    """What :func:`diagnose_pipeline` found.
+
+    ``stages`` holds one row per stage (``elements_per_s`` in the stage's own
+    elements, ``share`` of the time per output element it adds, ``cores_busy``
+    while the pipeline cut after it ran). ``kind`` names the change:
+    ``parallel-map``, ``python-out-of-map``, ``map-before-batch``,
+    ``parallel-interleave``, ``move-cache``, ``shuffle-buffer``,
+    ``add-prefetch``, ``generator``, or ``tuned`` and ``not-the-pipeline``
+    when nothing in the pipeline needs to change. ``bottleneck`` is the
+    stage's index (None for those two). ``measured_speedup`` is None when the
+    change could not be applied to a copy, with the reason in ``measured_with``.
+    """
+
+    pipeline: str
+    kind: str
+    bottleneck: int | None
+    stage: str
+    reason: str
+    change: str
+    predicted_speedup: float | None
+    prediction_basis: str
+    measured_speedup: float | None
+    measured_with: str
+    also: list
+    stages: list
+    measurements: dict = field(repr=False)
+
+    def verdict(self):
+        """One line: the stage and the kind of change."""
+        if self.bottleneck is None:
+            return f"bottleneck: none in the pipeline ({self.kind})"
+        return f"bottleneck: stage {self.bottleneck} {self.stage} -> {self.kind}"
+
+    def table(self):
+        """The stage-by-stage table."""
+        rows = [f"  {'#':>2}  {'stage':<34} {'parallel':<10} {'elements/s':>12} {'first (s)':>9} "
+                f"{'share':>6} {'CPU':>5}"]
+        for r in self.stages:
+            share = "-" if r["share"] is None else f"{r['share']:.0%}"
+            rows.append(f"  {r['index']:>2}  {r['stage'][:34]:<34} {r['parallel']:<10} "
+                        f"{r['elements_per_s']:>12,.1f} {r['first_s']:>9.2f} {share:>6} {r['cores_busy']:>5.1f}")
+        return "\n".join(rows)
+
+    def summary(self):
+        """The report the command prints."""
+        m = self.measurements
+        predicted = ("-" if self.predicted_speedup is None
+                     else f"{self.predicted_speedup:.1f}x ({self.prediction_basis})")
+        measured = (f"{self.measured_speedup:.1f}x ({self.measured_with})" if self.measured_speedup is not None
+                    else f"not measured: {self.measured_with}")
+        lines = [f"{self.pipeline}: {len(self.stages)} stages, TensorFlow {m['tensorflow']}, {m['cores']} cores "
+                 f"({m['cpu_share_available']:.0%} of a core was free); CPU is cores busy, share is of "
+                 "the time per output element", self.table(), self.verdict(), f"why: {self.reason}",
+                 f"change: {self.change}", f"predicted speed-up: {predicted}", f"measured speed-up: {measured}"]
+        lines += [f"also: {line}" for line in self.also]
+        return "\n".join(lines)
+
+    def to_json(self):
+        """The diagnosis as a JSON string (what ``--json PATH`` writes)."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+# --8<-- [end:pipeline-report]
+
+
+# --8<-- [start:pipeline-rules]
+MAINTAINED = ("per-element Python work belongs in worker processes. Maintained options first: Grain "
+              "behind from_generator (recipes/grain_source.md) for any tf.data pipeline, or a Keras "
+              "PyDataset with workers and use_multiprocessing=True (recipes/keras_integration.md) if you "
+              "only call fit; this project's process pool (recipes/process_pool.md) when you need its "
+              "chunked hand-off, see the Performance page for how the three compare")
+
+
+THREADS = (", and options.threading.private_threadpool_size = {k}: a call that waits holds one of "
+           "tf.data's threads, and by default there are as many as cores")
+
+
+def _costs(stages, rates):
+    """Seconds each stage adds per output element, where the element counts allow it."""
+    per_output, scale = [None] * len(stages), 1.0
+    for stage in reversed(stages):
+        per_output[stage.index] = None if scale is None else 1 / (rates[stage.index] * scale)
+        if scale is not None and stage.per_input is not None:
+            scale *= stage.per_input
+        elif stage.index:
+            scale = None
+    # A stage cannot make the pipeline before it faster for a consumer that does no work: a cut
+    # measured faster than the one before it is noise, so each time is at least the one before.
+    costs, before = [], 0.0
+    for stage in stages:
+        t = per_output[stage.index]
+        if t is not None:
+            t = per_output[stage.index] = max(t, before)
+        costs.append(None if t is None else t - before)
+        before = t or 0.0
+    return per_output, costs
+
+
+def _finding(stages, cuts, costs, per_output, m, gil, options):
+    """(kind, bottleneck index, reason, change, stage gain or None, copy spec or None)."""
+    n = len(stages) - 1
+    cores, free = m["cores"], m["cpu_share_available"]
+    usable = max(1.0, cores * free)
+    for stage in stages[1:]:  # a shuffle whose buffer holds back the first element
+        stall = cuts[stage.index]["first_s"] - cuts[stage.index - 1]["first_s"]
+        if stage.name == "shuffle" and stall >= STALL_S:
+            buffer = stage.settings["buffer_size"]
+            new = max(1, int(buffer * 0.2 / stall))
+            return ("shuffle-buffer", stage.index,
+                    f"its buffer of {buffer:,} elements takes {stall:.1f} s to fill before the first element, "
+                    "at the start of every pass over the data",
+                    f".shuffle({new}) (or shuffle file names or indices before the expensive stages and keep "
+                    "a small buffer after them)", ("stall", stall, buffer / new),
+                    {"change": {stage.index: {"buffer_size": new}}})
+    known = [(c, i) for i, c in enumerate(costs) if c is not None]
+    b = max(known)[1]
+    stage, cut = stages[b], cuts[b]
+    waiting = cut["cores_busy"] < WAITING_CORES  # a serial stage that uses little CPU waits
+    if stage.name == "from_generator":
+        return ("generator", b, "the Python generator is the slowest stage",
+                f"diagnose the generator itself: python -m recipes.diagnose MODULE:{_name(stage.generator)}",
+                None, {"generator": stage.generator})
+    if stage.name == "map" and stage.python and gil is not None and gil >= GIL_HELD:
+        return ("python-out-of-map", b,
+                f"its function runs Python (py_function) that holds the GIL at {gil:.0%} of probes, "
+                "so parallel calls cannot overlap it", "move the Python out of the map: " + MAINTAINED,
+                usable, None)
+    for c in range(b):  # an expensive deterministic stage after a cache: cache it instead
+        if stages[c].name == "cache" and stage.name == "map" and not stage.stateful and \
+                _value(stage.dataset.cardinality()) not in (-1, -2):
+            return ("move-cache", b,
+                    f"cache() is at stage {c}, before this map, so the map runs again on every pass",
+                    f"move .cache() after stage {b} {stage.label} (its function is stateless, so the cached "
+                    "elements are the same every pass; check they fit in memory or give cache a file name)",
+                    ("cache", c),
+                    {"drop": (c,), "after": (b, "cache", {"filename": stages[c].settings["filename"]})})
+    if stage.name == "map" and stage.parallel == "serial":
+        k = "tf.data.AUTOTUNE" if not waiting else _pow2_floor(1 / max(cut["cores_busy"], 1 / MAX_THREADS), 2,
+                                                                   MAX_THREADS)
+        gain = k if waiting else usable
+        why = (f"it runs one call at a time and tf.data does not parallelize it because its function is "
+               f"stateful ({', '.join(stage.settings.get('stateful_ops', []))})")
+        if stage.loops and b and stages[b - 1].name in ("batch", "padded_batch"):
+            return ("map-before-batch", b,
+                    why + "; it loops over the elements of each batch (tf.map_fn)",
+                    f"map each element before .batch(), with num_parallel_calls={k}, or vectorise the function "
+                    "over the batch", gain, {"change": {b: {"num_parallel_calls": -1 if not waiting else k}}, "threads": waiting and k})
+        return ("parallel-map", b, why, f".map({stage.settings['function']}, num_parallel_calls={k})"
+                + (THREADS.format(k=k) if waiting else ""), gain,
+                {"change": {b: {"num_parallel_calls": -1 if not waiting else k}}, "threads": waiting and k})
+    if stage.name == "map" and stage.parallel == "1":
+        return ("parallel-map", b, "num_parallel_calls=1 runs one call at a time",
+                f".map({stage.settings['function']}, num_parallel_calls=tf.data.AUTOTUNE)", usable,
+                {"change": {b: {"num_parallel_calls": -1}}})
+    if stage.name in ("interleave", "flat_map") and stage.parallel in ("serial", "1"):
+        k = usable if not waiting else _pow2_floor(1 / max(cut["cores_busy"], 1 / MAX_THREADS), 2, MAX_THREADS)
+        k = max(2, int(round(k)))
+        cycle = stage.settings.get("cycle_length")
+        why = ("flat_map reads one input dataset after another" if stage.name == "flat_map" else
+               "cycle_length=1 reads one input dataset after another" if cycle == 1 else
+               f"without num_parallel_calls its {cycle} input datasets are read one element at a time")
+        what = "waits" if waiting else "computes"
+        return ("parallel-interleave", b, f"{why}; each {what}",
+                f".interleave({stage.settings.get('function', '...')}, cycle_length={k}, num_parallel_calls={k}"
+                + (", deterministic=False" if waiting else "") + ")" + (THREADS.format(k=k) if waiting else ""),
+                k if waiting else usable,
+                {"change": {b: {"cycle_length": k, "num_parallel_calls": k}}, "threads": waiting and k})
+    no_inject = options.experimental_optimization.inject_prefetch is False or options.autotune.enabled is False
+    if stages[n].name != "prefetch" and no_inject:
+        return ("add-prefetch", n,
+                "the pipeline ends without prefetch and its options turn off the prefetch tf.data would "
+                "inject, so the model waits while the next element is made",
+                ".prefetch(2) (or tf.data.AUTOTUNE) as the last stage", ("prefetch",), {"prefetch": True})
+    return ("tuned", None, f"its slowest stage, {b} {stage.label}, already runs {stage.parallel} "
+            f"({cut['cores_busy']:.1f} cores busy)", "nothing in the pipeline: the work itself is what costs; "
+            "cheaper work, or more machines (recipes/service.md)", None, None)
+# --8<-- [end:pipeline-rules]
+
+
+# --8<-- [start:diagnose-pipeline]
+def diagnose_pipeline(dataset, budget_s=20.0, step=None, try_change=True, progress=True, name="pipeline"):
+    """Time ``dataset`` cut after each stage, name the slowest stage and the change, and try it.
+
+    ``dataset`` is any ``tf.data.Dataset``, finite or not. ``step``, if given,
+    is your training step as a function of one element: its time is measured
+    and compared with the pipeline's. ``budget_s`` bounds the measurements
+    (tracing, the first elements and TensorFlow's start come on top).
+    ``try_change=False`` skips building the changed copy. Progress goes to
+    stderr. Returns a :class:`PipelineDiagnosis`; raises
+    :class:`DiagnoseError` for input that cannot be measured.
+    """
+    if not budget_s > 0:
+        raise DiagnoseError(f"budget_s must be positive, got {budget_s!r}")
+    tf = _tf()
+    stages = pipeline_stages(dataset)
+    options, n = dataset.options(), len(stages) - 1
+    say = (lambda text: print(f"diagnose: {text}", file=sys.stderr, flush=True)) if progress else (lambda _: None)
+    free = _cpu_share()
+    each = max(0.2, 0.45 * budget_s / len(stages))
+    cuts = []
+    for stage in stages:
+        say(f"stage {stage.index}/{n} {stage.label}: the pipeline cut after it ({each:.1f} s)")
+        try:
+            cuts.append(_first_and_rate(stage.dataset.with_options(options), each))
+        except DiagnoseError as error:
+            if "empty" in str(error) and stage.index:
+                raise DiagnoseError(f"stage {stage.index} {stage.label} gave no element, though its input "
+                                    "did: the pipeline is empty from there on") from None
+            raise DiagnoseError(f"stage {stage.index} {stage.label}: {error}" if stage.index or "empty"
+                                not in str(error) else str(error)) from error.__cause__
+    m = {"tensorflow": tf.__version__, "cores": _cores(), "cpu_share_available": (free + _cpu_share()) / 2,
+         "cuts": cuts, "budget_s": budget_s}
+    rates = [c["rate"] for c in cuts]
+    per_output, costs = _costs(stages, rates)
+    total = sum(c for c in costs if c is not None) or 1.0
+    step_s = None
+    if step is not None:
+        say(f"your step on four elements ({0.1 * budget_s:.1f} s)")
+        step_s = _step_time(dataset, step, 0.1 * budget_s)
+        m["step_s"] = step_s
+    b = max((c, i) for i, c in enumerate(costs) if c is not None)[1]
+    gil = None
+    if stages[b].python:
+        say(f"GIL probe on stage {b} ({0.1 * budget_s:.1f} s)")
+        gil = _gil_held_share(stages[b].dataset.with_options(options), 0.1 * budget_s)
+        m["gil_held_share"] = gil
+    kind, bottleneck, reason, change, gain, copy = _finding(stages, cuts, costs, per_output, m, gil, options)
+    t_n = per_output[n]
+    predicted, basis, also = None, "", []
+    if isinstance(gain, (int, float)):
+        c = costs[bottleneck]
+        predicted = t_n / (t_n - c + c / gain)
+        basis = (f"stage {bottleneck} adds {c * 1e3:.2f} ms of the {t_n * 1e3:.2f} ms per output element; "
+                 f"{gain:.1f}x faster there, the rest unchanged")
+    elif isinstance(gain, tuple) and gain[0] == "cache":
+        t_new = t_n - per_output[bottleneck] + per_output[gain[1]]
+        predicted = t_n / t_new
+        basis = (f"after the first pass, stages up to {bottleneck} cost what reading the cache costs "
+                 f"({per_output[gain[1]] * 1e3:.3f} ms per output element) instead of "
+                 f"{per_output[bottleneck] * 1e3:.2f} ms")
+    elif isinstance(gain, tuple) and gain[0] == "stall":
+        predicted = gain[2]
+        basis = (f"the first element waits {gain[1]:.1f} s for the buffer to fill; a buffer "
+                 f"{gain[2]:.0f}x smaller fills {gain[2]:.0f}x sooner (steady-state speed is unchanged)")
+    elif isinstance(gain, tuple) and gain[0] == "prefetch":
+        s = step_s or t_n
+        predicted = (t_n + s) / max(t_n, s)
+        basis = (f"{t_n * 1e3:.2f} ms per element to make and {s * 1e3:.2f} ms to use "
+                 f"({'your step, measured' if step_s else 'a step as long as the pipeline, assumed'}) overlap")
+    generator_diagnosis = None
+    if kind == "generator" and copy["generator"] is not None:
+        say("the generator itself")
+        generator_diagnosis = diagnose(copy["generator"], budget_s=0.3 * budget_s, try_recipe=False,
+                                       progress=False)
+        g = generator_diagnosis.predicted_speedup
+        c = costs[bottleneck]
+        predicted = t_n / (t_n - c + c / g)
+        basis = f"the generator's diagnosis predicts {g:.1f}x for it ({generator_diagnosis.prediction_basis})"
+        settings = ", ".join(f"{k}={v}" for k, v in generator_diagnosis.settings.items())
+        change = (f"{generator_diagnosis.verdict()} with {settings}"
+                  + ("; " + MAINTAINED if generator_diagnosis.bottleneck == "python" else ""))
+        m["generator"] = json.loads(generator_diagnosis.to_json())
+    if step_s is not None and t_n < 0.8 * step_s and kind != "add-prefetch":
+        also.append(f"without the step, the change would be: {kind} at stage {bottleneck}: {change}")
+        kind, bottleneck, reason = "not-the-pipeline", None, (
+            f"the pipeline makes an element in {t_n * 1e3:.2f} ms and your step takes {step_s * 1e3:.2f} ms: "
+            "the model is the bottleneck")
+        change, predicted, basis, copy = "nothing in the pipeline", None, "", None
+    measured, measured_with = None, "skipped (try_change=False)"
+    if try_change and copy is None:
+        measured_with = ("the change is to your code, not to the pipeline's settings" if kind not in
+                         ("tuned", "not-the-pipeline") else "nothing to change")
+        if kind == "python-out-of-map":
+            measured_with = "the Python inside the map must move to worker processes by hand"
+    elif try_change:
+        say(f"the change, applied to a copy ({0.3 * budget_s:.1f} s)")
+        measured, measured_with = _try_change(stages, n, options, kind, copy, cuts, step_s, t_n,
+                                              generator_diagnosis, 0.15 * budget_s)
+    rows = [{"index": s.index, "stage": s.label, "parallel": s.parallel, "elements_per_s": cuts[s.index]["rate"],
+             "first_s": cuts[s.index]["first_s"], "cores_busy": cuts[s.index]["cores_busy"],
+             "share": None if costs[s.index] is None else costs[s.index] / total,
+             "python": s.python, "stateful": s.stateful} for s in stages]
+    return PipelineDiagnosis(
+        pipeline=name, kind=kind, bottleneck=bottleneck,
+        stage="" if bottleneck is None else stages[bottleneck].label, reason=reason, change=change,
+        predicted_speedup=None if predicted is None else round(predicted, 2), prediction_basis=basis,
+        measured_speedup=None if measured is None else round(measured, 2), measured_with=measured_with,
+        also=also, stages=rows, measurements=m)
+
+
+def _try_change(stages, n, options, kind, copy, cuts, step_s, t_n, generator_diagnosis, seconds):
+    """Build the changed copy and measure it against the original: (speed-up, what was built)."""
+    original = stages[n].dataset.with_options(options)
+    if kind == "generator":
+        g = generator_diagnosis
+        if g is None or g.bottleneck not in ("waiting", "gil-free"):
+            return None, ("the generator's recipe must be applied to your code; diagnose(generator) "
+                          "measures it on the generator alone")
+        signature = stages[0].dataset.element_spec
+        source = _copies(copy["generator"], (), signature, g.settings["num_shards"], g.settings["private_threads"])
+        changed = _rebuild(stages, n, options, change={0: {"dataset": source}})
+        what = f"{g.settings['num_shards']} copies of the generator under interleave, the rest unchanged"
+    elif kind == "add-prefetch":
+        changed = original.prefetch(2)
+        what = ".prefetch(2) appended"
+    else:
+        if copy.get("threads"):
+            threads = _tf().data.Options()
+            threads.threading.private_threadpool_size = copy["threads"]
+            options = options.merge(threads)
+        changed = _rebuild(stages, n, options, change=copy.get("change"), drop=copy.get("drop", ()),
+                           after=copy.get("after"))
+        what = "the change applied to a copy of the pipeline"
+    if changed is None:
+        return None, "a stage of this pipeline cannot be built again from the dataset (padded_batch, shard, ...)"
+    if kind == "shuffle-buffer":
+        new = _first_and_rate(changed, 0.05)
+        return cuts[n]["first_s"] / max(new["first_s"], 1e-3), (
+            f"{what}; time to the first element, {cuts[n]['first_s']:.2f} s before, {new['first_s']:.2f} s after")
+    step = None
+    if kind == "add-prefetch":
+        step = step_s or t_n
+    warm = 0
+    if kind == "move-cache":  # one pass fills the cache; count after it
+        b = copy["after"][0]
+        warm = _value(stages[b].dataset.cardinality())
+        for stage in stages[b + 1:]:
+            warm = None if warm is None or stage.per_input is None else warm * stage.per_input
+        warm = int(warm or 0) + 1
+    before = _first_and_rate(original, seconds, step=step)
+    after = _first_and_rate(changed, seconds, step=step, warm=warm)
+    return after["rate"] / before["rate"], what + (" (after one pass fills the cache)" if warm else "") + (
+        f" (consumer step {step * 1e3:.1f} ms)" if step else "")
+# --8<-- [end:diagnose-pipeline]
+
+
+# --8<-- [start:example-pipelines]
+def _tf_work(x, size=60_000):
+    """About 5 ms of TensorFlow ops on one core, stateless (tf.data may parallelize it)."""
+    tf = _tf()
+    values = tf.random.stateless_uniform([size], seed=tf.stack([tf.cast(x, tf.int64), tf.constant(7, tf.int64)]))
+    return tf.reduce_sum(tf.sort(values))
+
+
+def _tf_augment(x, size=60_000):
+    """The same work with a stateful random op: tf.data leaves a map of it serial."""
+    tf = _tf()
+    return tf.reduce_sum(tf.sort(tf.random.uniform([size]))) + tf.cast(x, tf.float32)
+
+
+def _python_work(x):
+    return np.float32(sum(i * i % 7 for i in range(40_000)) + int(x))
+
+
+def _wait(x):
+    time.sleep(0.005)  # a read from a slow remote store
+    return x
+
+
+def _py(function, dtype):
+    tf = _tf()
+    return lambda x: tf.py_function(function, [x], dtype)
+
+
+def _slow_file(i):
+    """One 'file' of 20 records, each a 5 ms wait."""
+    tf = _tf()
+    return tf.data.Dataset.range(20).map(_py(_wait, tf.int64))
+
+
+def example_records():
+    """A generator that waits 5 ms per record (a remote API)."""
+    for i in range(10**9):
+        time.sleep(0.005)
+        yield np.int64(i)
+
+
+class ExamplePipelines:
+    """Pipelines with a known right answer. Try one with
+    ``python -m recipes.diagnose --pipeline recipes.diagnose:ExamplePipelines.serial_map``."""
+
+    @staticmethod
+    def serial_map():
+        """parallel-map at stage 1: a stateful map (tf.random.uniform) that tf.data leaves serial."""
+        tf = _tf()
+        return tf.data.Dataset.range(10**9).map(_tf_augment).batch(8).prefetch(tf.data.AUTOTUNE)
+
+    @staticmethod
+    def one_call_map():
+        """parallel-map at stage 1: num_parallel_calls=1."""
+        tf = _tf()
+        return tf.data.Dataset.range(10**9).map(_tf_work, num_parallel_calls=1).batch(8).prefetch(tf.data.AUTOTUNE)
+
+    @staticmethod
+    def python_map():
+        """python-out-of-map at stage 1: pure Python in a py_function holds the GIL."""
+        tf = _tf()
+        return (tf.data.Dataset.range(10**9).map(_py(_python_work, tf.float32), num_parallel_calls=tf.data.AUTOTUNE)
+                .batch(8).prefetch(tf.data.AUTOTUNE))
+
+    @staticmethod
+    def waiting_map():
+        """parallel-map at stage 1: a py_function that waits (GIL free), left serial."""
+        tf = _tf()
+        return tf.data.Dataset.range(10**9).map(_py(_wait, tf.int64)).batch(8).prefetch(tf.data.AUTOTUNE)
+
+    @staticmethod
+    def map_fn_on_batches():
+        """map-before-batch at stage 2: a serial map that loops over each batch with tf.map_fn."""
+        tf = _tf()
+        return (tf.data.Dataset.range(10**9).batch(8)
+                .map(lambda batch: tf.map_fn(_tf_augment, batch, fn_output_signature=tf.float32,
+                                             parallel_iterations=1))
+                .prefetch(tf.data.AUTOTUNE))
+
+    @staticmethod
+    def cycle_length_one():
+        """parallel-interleave at stage 1: cycle_length=1 reads one file after another."""
+        tf = _tf()
+        return (tf.data.Dataset.range(10**6).interleave(_slow_file, cycle_length=1)
+                .batch(8).prefetch(tf.data.AUTOTUNE))
+
+    @staticmethod
+    def serial_interleave():
+        """parallel-interleave at stage 1: cycle_length=4 without num_parallel_calls."""
+        tf = _tf()
+        return (tf.data.Dataset.range(10**6).interleave(_slow_file, cycle_length=4)
+                .batch(8).prefetch(tf.data.AUTOTUNE))
+
+    @staticmethod
+    def flat_map_files():
+        """parallel-interleave at stage 1: flat_map is an interleave with cycle_length=1."""
+        tf = _tf()
+        return tf.data.Dataset.range(10**6).flat_map(_slow_file).batch(8).prefetch(tf.data.AUTOTUNE)
+
+    @staticmethod
+    def cache_too_early():
+        """move-cache at stage 2: cache() before the expensive stateless map."""
+        tf = _tf()
+        return (tf.data.Dataset.range(160).cache().map(_tf_work, num_parallel_calls=tf.data.AUTOTUNE)
+                .batch(8).repeat().prefetch(tf.data.AUTOTUNE))
+
+    @staticmethod
+    def big_shuffle():
+        """shuffle-buffer at stage 2: a buffer of 400 made elements before the first one."""
+        tf = _tf()
+        return (tf.data.Dataset.range(10**9).map(_tf_work, num_parallel_calls=tf.data.AUTOTUNE)
+                .shuffle(400).batch(8).prefetch(tf.data.AUTOTUNE))
+
+    @staticmethod
+    def no_prefetch():
+        """add-prefetch at the last stage: autotune is off, so tf.data injects no prefetch."""
+        tf = _tf()
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return tf.data.Dataset.range(10**9).map(_tf_work, num_parallel_calls=2).batch(8).with_options(options)
+
+    @staticmethod
+    def slow_generator():
+        """generator at stage 0: from_generator over a generator that waits 5 ms per record."""
+        tf = _tf()
+        return (tf.data.Dataset.from_generator(example_records, output_signature=tf.TensorSpec((), tf.int64))
+                .map(lambda x: x * 2, num_parallel_calls=tf.data.AUTOTUNE).batch(8).prefetch(tf.data.AUTOTUNE))
+
+    @staticmethod
+    def tuned_map():
+        """tuned: the expensive map runs with num_parallel_calls=AUTOTUNE, then batch and prefetch."""
+        tf = _tf()
+        return (tf.data.Dataset.range(10**9).map(_tf_work, num_parallel_calls=tf.data.AUTOTUNE)
+                .batch(8).prefetch(tf.data.AUTOTUNE))
+
+    @staticmethod
+    def stateless_serial_map():
+        """tuned: a serial map of stateless ops, which tf.data 2.21 runs in parallel by itself."""
+        tf = _tf()
+        return tf.data.Dataset.range(10**9).map(_tf_work).batch(8)
+
+    @staticmethod
+    def tuned_files():
+        """tuned: eight waiting files read at once."""
+        tf = _tf()
+        return (tf.data.Dataset.range(10**6)
+                .interleave(_slow_file, cycle_length=8, num_parallel_calls=8, deterministic=False)
+                .batch(8).prefetch(tf.data.AUTOTUNE))
+# --8<-- [end:example-pipelines]
+
+
+
 def _literal(text):
     try:
         return ast.literal_eval(text)
@@ -743,32 +1581,66 @@ def waiting_records(latency_s=0.05):
 
 
 def main(argv=None):
-    """Command line: ``MODULE:FUNCTION [--args ...] [--seconds S] [--json PATH]``; no target runs the demo."""
+    """Command line: ``MODULE:FUNCTION`` (a generator function) or ``--pipeline MODULE:FUNCTION``
+    (a function that returns a tf.data.Dataset), ``[--args ...] [--seconds S] [--json PATH]``;
+    no target runs the demo."""
     parser = argparse.ArgumentParser(
-        prog="diagnose", description="Measure a generator function and name the recipe that makes it fast.")
+        prog="diagnose", description="Measure a generator function, or each stage of a tf.data pipeline, "
+        "and name the change that makes it fast.")
     parser.add_argument("target", nargs="?", help="MODULE:FUNCTION, the generator function")
+    parser.add_argument("--pipeline", metavar="MODULE:FUNCTION",
+                        help="a function that returns your tf.data.Dataset (or the dataset itself)")
+    parser.add_argument("--step", metavar="MODULE:FUNCTION",
+                        help="with --pipeline: your training step, a function of one element")
     parser.add_argument("--args", nargs="*", default=[], metavar="ARG",
                         help="arguments for FUNCTION (Python literals, else strings)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement budget (default 20)")
     parser.add_argument("--json", metavar="PATH", help="write the diagnosis as JSON to PATH")
     parser.add_argument("--no-try", action="store_true", help="do not build the recommended pipeline")
     options = parser.parse_args(argv)
-    if options.target is None:
+    if options.target and options.pipeline:
+        parser.error("give a generator function or --pipeline, not both")
+    if options.step and not options.pipeline:
+        parser.error("--step goes with --pipeline")
+    if options.target is None and options.pipeline is None:
         return _demo()
     sys.path.insert(0, os.getcwd())  # MODULE is looked up in the current folder, as `python -m` does
+    _tf()  # before your module imports TensorFlow, so its start-up notices are filtered
+    args = [_literal(a) for a in options.args]
     try:
-        function = load_function(options.target)
-        result = diagnose(function, [_literal(a) for a in options.args], budget_s=options.seconds,
-                          try_recipe=not options.no_try)
+        if options.pipeline:
+            result = diagnose_pipeline(
+                _dataset_from(options.pipeline, args), budget_s=options.seconds,
+                step=load_function(options.step) if options.step else None,
+                try_change=not options.no_try, name=options.pipeline)
+        else:
+            result = diagnose(load_function(options.target), args, budget_s=options.seconds,
+                              try_recipe=not options.no_try)
+            result.function = options.target
     except DiagnoseError as error:
         print(f"diagnose: error: {error}", file=sys.stderr)
         return 2
-    result.function = options.target
     print(result.summary())
     if options.json:
         with open(options.json, "w", encoding="utf-8") as f:
             f.write(result.to_json() + "\n")
     return 0
+
+
+def _dataset_from(spec, args):
+    """The dataset named by ``spec``: a dataset, or a function called with ``args`` that returns one."""
+    obj = load_function(spec)
+    tf = _tf()
+    if callable(obj) and not isinstance(obj, tf.data.Dataset):
+        try:
+            obj = obj(*args)
+        except DiagnoseError:
+            raise
+        except Exception as error:
+            raise DiagnoseError(f"calling {spec}() raised {type(error).__name__}: {error}") from error
+    if not isinstance(obj, tf.data.Dataset):
+        raise DiagnoseError(f"{spec} gave {type(obj).__name__}, not a tf.data.Dataset")
+    return obj
 
 
 def _demo():
