@@ -28,6 +28,41 @@ def test_generator_under_a_strategy_logs_the_quoted_warning_and_delivers_everyth
     assert whole == per_pipeline == list(range(8))
 
 
+_REBATCH = """\
+import json
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+dataset = tf.data.Dataset.from_generator(
+    lambda: iter(range(8)), output_signature=tf.TensorSpec((), tf.int64)).batch(4)
+print(json.dumps([[[int(v) for v in replica.numpy()] for replica in strategy.experimental_local_results(batch)]
+                  for batch in strategy.experimental_distribute_dataset(dataset)]))
+"""
+
+
+def _rebatched_under_a_strategy():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"}
+    proc = subprocess.run([sys.executable, "-c", _REBATCH], capture_output=True, text=True,
+                          env=env, timeout=300, check=True)
+    return proc.stderr, json.loads(proc.stdout)
+
+
+REBATCH = in_background(_rebatched_under_a_strategy)
+
+
+def test_stages_after_the_generator_are_still_rebatched_per_replica():
+    log, steps = REBATCH.result()
+    assert QUOTED["input-of-generatordatasetop-will-not-be-optimized"] in log  # the warning is printed ...
+    assert steps == [[[0, 1], [2, 3]], [[4, 5], [6, 7]]]  # ... and batch(4) still becomes 2 per replica
+
+
 def test_shard_after_the_generator_makes_the_source_produce_everything():
     assert t._shard_after_generator_broken(num_workers=4, count=40) == (10, 40)
     assert t.shard_inside_the_generator_fixed(num_workers=4, count=40) == (10, 10)
