@@ -17,3 +17,60 @@ def _exec_as_main(code, globals_=None, *args):
 
 
 pytest_codeblocks.plugin.exec = _exec_as_main
+
+
+# --- Markers for the inner loop and per-recipe targeting ------------------------------------
+# `site`: needs the built site or a browser; `pages`: runs a page's code (its blocks, its
+# module copied alone); `bench`: runs the benchmark command. `python3 tasks.py test --fast`
+# deselects all three; `python3 tasks.py test recipes/NAME.py` keeps what concerns one recipe.
+
+SITE_FIXTURES = {"built_site", "served_site", "browser"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--recipe", action="append", default=[], metavar="recipes/NAME.py",
+                     help="keep only the tests of this recipe module: its tests, its page's blocks, "
+                          "its standalone run and its page contracts")
+
+
+def pytest_configure(config):
+    for name, what in [("site", "needs the built site or a browser"),
+                       ("pages", "runs a page's code blocks or a recipe module copied alone"),
+                       ("bench", "runs the benchmark command")]:
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+def _recipe_paths(path):
+    """The files whose tests concern ``recipes/NAME.py``, and its page contracts' ids."""
+    from tests.pages import DOCS, ROOT
+    from tests.test_pages import recipe_pages, recipe_test
+
+    name = (ROOT / path).resolve().relative_to(ROOT / "recipes").with_suffix("").as_posix()
+    pages = [p.relative_to(DOCS).as_posix() for p in recipe_pages(name)]
+    files = {recipe_test(name).relative_to(ROOT).as_posix(), *(f"docs/{p}" for p in pages)}
+    return files, {f"[{key}]" for key in [name, *pages]}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SITE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("site")
+        if item.nodeid.startswith(("docs/", "README.md")) or "test_recipe_runs_alone" in item.nodeid:
+            item.add_marker("pages")
+        if item.nodeid.startswith("tests/test_bench.py"):
+            item.add_marker("bench")
+    recipes = config.getoption("--recipe")
+    if not recipes:
+        return
+    wanted_files, wanted_ids = set(), set()
+    for recipe in recipes:
+        files, ids = _recipe_paths(recipe)
+        wanted_files |= files
+        wanted_ids |= ids
+    keep, drop = [], []
+    for item in items:
+        path, _, rest = item.nodeid.partition("::")
+        contract = path == "tests/test_pages.py" and any(key in rest for key in wanted_ids)
+        (keep if path in wanted_files or contract else drop).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep

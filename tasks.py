@@ -3,6 +3,11 @@
     python3 tasks.py serve    # make .venv if needed, then serve the site on 127.0.0.1:8000
     python3 tasks.py test     # make .venv if needed, then run every test (lint and site build included)
     python3 tasks.py build    # the site into site/, exactly as the Pages workflow publishes it
+    python3 tasks.py test --fast
+                              # the inner loop: recipe and unit tests, no site build, no browser
+    python3 tasks.py test recipes/NAME.py
+                              # everything about one recipe: its tests, its page's blocks, its
+                              # standalone run and its page contracts
     python3 tasks.py test --update-outputs
                               # first rewrite the output blocks of every page from real runs, then test
 
@@ -92,6 +97,22 @@ def ensure_browser():
                    stdout=subprocess.DEVNULL)
 
 
+FAST = ["-m", "not site and not pages and not bench"]
+
+
+def pytest_arguments(rest):
+    """pytest's arguments for ``tasks.py test REST``: ``--fast`` and ``recipes/...py`` paths expanded."""
+    out = []
+    for arg in rest:
+        if arg == "--fast":
+            out += FAST
+        elif arg.startswith("recipes/") and arg.endswith(".py") and (ROOT / arg).is_file():
+            out.append(f"--recipe={arg}")  # tests/conftest.py keeps what concerns it
+        else:
+            out.append(arg)
+    return out
+
+
 def run(args):
     return subprocess.run([str(PY), *args], cwd=ROOT, env={**os.environ, **ENV}).returncode
 
@@ -116,6 +137,7 @@ def main(argv):
             code = run(["-m", "tests.update_outputs"])
             if code:
                 return code
+        rest = pytest_arguments(rest)
     return run(COMMANDS[command] + rest)
 
 

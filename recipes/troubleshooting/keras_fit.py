@@ -200,18 +200,22 @@ def generator_to_fit_fixed():
 
 
 # --8<-- [start:pydataset_broken]
-class _Batches(keras.utils.PyDataset):
-    """Two batches of (features, labels); forgets to call ``super().__init__``."""
-
-    def __init__(self, workers=1):  # noqa: ARG002 - the mistake being shown
-        self.n = 2
+class TwoBatches:
+    """Two batches of (features, labels): what both PyDatasets below serve."""
 
     def __len__(self):
-        return self.n
+        return 2
 
     def __getitem__(self, index):
         x = np.full((4, 2), index, dtype=np.float32)
         return x, x[:, 0]
+
+
+class _Batches(TwoBatches, keras.utils.PyDataset):
+    """Forgets to call ``super().__init__``."""
+
+    def __init__(self, workers=1):  # noqa: ARG002 - the mistake being shown
+        pass
 
 
 def _pydataset_without_super_broken():
@@ -221,19 +225,11 @@ def _pydataset_without_super_broken():
 
 
 # --8<-- [start:pydataset_fixed]
-class Batches(keras.utils.PyDataset):
-    """Two batches of (features, labels); passes ``workers`` and friends to PyDataset."""
+class Batches(TwoBatches, keras.utils.PyDataset):
+    """Passes ``workers`` and friends on to PyDataset."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)  # workers, use_multiprocessing, max_queue_size
-        self.n = 2
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, index):
-        x = np.full((4, 2), index, dtype=np.float32)
-        return x, x[:, 0]
 
 
 def pydataset_with_super_fixed():
