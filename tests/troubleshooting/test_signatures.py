@@ -62,6 +62,30 @@ def test_related_messages_quoted_in_the_text():
         assert str(info.value) in text
 
 
+def test_py_function_is_differentiable_and_stateful_numpy_function_neither():
+    import inspect
+
+    x = tf.constant(3.0)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        through_py_function = tf.py_function(lambda v: v * v, [x], tf.float32)
+        through_numpy_function = tf.numpy_function(lambda v: v * v, [x], tf.float32)
+    assert float(tape.gradient(through_py_function, x)) == 6.0
+    assert tape.gradient(through_numpy_function, x) is None
+    assert "stateful" not in inspect.signature(tf.py_function).parameters
+    assert inspect.signature(tf.numpy_function).parameters["stateful"].default is True
+
+    @tf.function
+    def wrapped(v):
+        return (tf.py_function(lambda t: t, [v], tf.float32),
+                tf.numpy_function(lambda t: t, [v], tf.float32),
+                tf.numpy_function(lambda t: t, [v], tf.float32, stateful=False))
+
+    graph = wrapped.get_concrete_function(tf.TensorSpec((), tf.float32)).graph
+    ops = [(op.type, op._is_stateful) for op in graph.get_operations() if op.type.endswith(("PyFunc", "Stateless"))]
+    assert ops == [("EagerPyFunc", True), ("PyFunc", True), ("PyFuncStateless", False)]
+
+
 def test_fixes():
     assert t.shape_and_dtype_fixed() == [(4, 0), (2, 1)]
     assert t.index_by_tensor_fixed() == [1, 3, 2, 4]
