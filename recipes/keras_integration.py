@@ -104,6 +104,54 @@ def weighted_loss(model, weight):
 # --8<-- [end:weights]
 
 
+# --8<-- [start:pydataset]
+class RowBatches(keras.utils.PyDataset):
+    """Batch ``index`` of ``examples``: what ``fit`` asks ``PyDataset``'s workers for.
+
+    ``workers``, ``use_multiprocessing`` and ``max_queue_size`` go to
+    ``PyDataset`` and only ``fit``/``evaluate``/``predict`` use them. Each
+    batch is computed from its index alone, so any worker can compute any batch.
+    """
+
+    def __init__(self, count, batch_size=4, **kwargs):
+        super().__init__(**kwargs)
+        self.count, self.batch_size = int(count), int(batch_size)
+
+    def __len__(self):
+        return -(-self.count // self.batch_size)
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        first = index * self.batch_size
+        batch = list(examples(first, min(self.batch_size, self.count - first)))
+        inputs = {key: np.stack([b[0][key] for b in batch]) for key in ("numbers", "extra")}
+        return inputs, np.stack([b[1] for b in batch])
+
+
+def fit_pydataset(model, epochs=2, **worker_options):
+    """``fit`` on a ``PyDataset``: Keras runs its workers; no tf.data involved."""
+    history = model.fit(RowBatches(32, **worker_options), epochs=epochs, shuffle=False, verbose=0)
+    return {key: len(values) for key, values in history.history.items()}
+
+
+def pydataset_as_dataset(py_dataset):
+    """A ``tf.data`` pipeline over a ``PyDataset``'s batches, in index order.
+
+    ``__getitem__`` runs here, one batch at a time: a ``PyDataset``'s workers
+    belong to ``fit``, not to the object. For worker processes behind tf.data,
+    give the same ``__getitem__`` to Grain (the Grain recipe).
+    """
+    signature = (
+        {key: tf.TensorSpec((None, *spec.shape), spec.dtype) for key, spec in SIGNATURE[0].items()},
+        tf.TensorSpec((None,), tf.float32),
+    )
+    dataset = tf.data.Dataset.from_generator(
+        lambda: (py_dataset[index] for index in range(len(py_dataset))), output_signature=signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(py_dataset)))
+# --8<-- [end:pydataset]
+
+
 def main():
     keras.utils.set_random_seed(0)
     model = two_input_model()
@@ -114,6 +162,8 @@ def main():
     print("ids:", [row_id for row_id, _, _ in joined])
     print("labels match their rows:", all(label == (row % 7) - (row % 5) for row, label, _ in joined))
     print("weighted_loss(weight=0):", weighted_loss(model, 0.0))
+    print("fit_pydataset, 2 worker processes:", fit_pydataset(model, workers=2, use_multiprocessing=True))
+    print("pydataset_as_dataset:", pydataset_as_dataset(RowBatches(10)).cardinality().numpy())
 
 
 if __name__ == "__main__":
