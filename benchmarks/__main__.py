@@ -36,7 +36,9 @@ def main(argv=None):
     parser.add_argument("--patterns", metavar="KEYS",
                         help="only patterns and peers whose name contains one of these (naive and the limit stay)")
     parser.add_argument("--scaling", metavar="CLASSES", default=None,
-                        help="classes whose recipe runs with 1..cores workers (default: B on a full run)")
+                        help="classes whose recipe also runs with 1..cores-1 workers (default: B on a full run)")
+    parser.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                        help="re-measure wide rows only while on pace for this many minutes (default 22 full)")
     parser.add_argument("--reps", type=int, help="interleaved repetitions per group (default 5; quick 2)")
     parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                         help="skip the class E breakdown of where the time goes")
@@ -76,15 +78,24 @@ def main(argv=None):
     groups, skipped = measure.plan(workloads, args.quick, sizes, only, scaling)
     print(f"{len(groups)} groups, {sum(len(g.patterns) + 1 for g in groups)} rows, {disc.reps} interleaved "
           f"repetitions each (code {code['sha256'][:12]})", file=sys.stderr, flush=True)
+    budget = args.budget if args.budget is not None else (None if args.quick else 22)
     try:
         bandwidth = measure.memory_copy_bandwidth(16 if args.quick else 64) if "E" in workloads else None
-        results = measure.run(groups, disc)
+        results = measure.run(groups, disc, None if budget is None else 60 * budget)
         parts = []
         if "E" in workloads and args.breakdown:
             for size in sorted({g.size for g in groups if g.workload == "E"}, key=list(SIZES).index):
                 print(f"class E breakdown, {size} ...", file=sys.stderr, flush=True)
                 parts.append(measure.breakdown(size, disc, reps=1 if args.quick else 3))
-        service = measure.service_rows(disc.reps, args.quick) if args.service else []
+        service, service_error = [], None
+        for attempt in range(2 if args.service else 0):  # the servers may fail to start on a loaded machine
+            try:
+                service = measure.service_rows(disc.reps, args.quick)
+                service_error = None
+                break
+            except RuntimeError as error:
+                service_error = str(error)
+                print(f"tf.data service measurement failed (attempt {attempt + 1}): {error}", flush=True)
     finally:
         measure.close_process_pools()
     for s in skipped:
@@ -97,6 +108,8 @@ def main(argv=None):
         machine=machine, versions=measure.versions(), provenance=code, discipline=dataclasses.asdict(disc),
         workloads=workloads, results=results, skipped=skipped, service=service, breakdown=parts,
         seconds=round(time.time() - started, 1))
+    out["service_error"] = service_error
+    out["budget_minutes"] = budget
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(out, f, indent=1)

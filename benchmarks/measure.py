@@ -163,6 +163,25 @@ def measure_pattern(pattern, n, disc, tries=4):
     return result, n
 
 
+D_LOOP = 16  # class D limit: elements per call of the graph loop (no Python between them)
+_LOOPS = {}
+
+
+def _graph_loop():
+    """Class D's bare ops for D_LOOP elements in one graph (a ``tf.while_loop``): no Python per element."""
+    if "D" not in _LOOPS:
+        t = tf()
+
+        @t.function
+        def loop(start):
+            total = t.constant(0.0)
+            for i in t.range(start, start + D_LOOP):
+                total += tf_work(i)[1]
+            return total
+        _LOOPS["D"] = loop
+    return _LOOPS["D"]
+
+
 class Limit:
     """The physical limit of a group, measured in each repetition like a pattern.
 
@@ -170,7 +189,8 @@ class Limit:
     Classes B, C, E: the bare work in as many processes as cores (or as the
     scaling run's workers), all at once; class E also copies each result once
     into a batch buffer (the copy into the batch tensor no pipeline avoids).
-    Class D: the bare TF ops in as many threads as cores (the ops release the GIL).
+    Class D: the bare TF ops in as many threads as cores (the ops release the GIL),
+    each thread running them in a graph loop, with no Python per element.
     """
 
     def __init__(self, workload, size=None, processes=None):
@@ -179,9 +199,12 @@ class Limit:
         self.name = f"limit_{size}" if size else "limit"
         self.rule = {
             "A": f"{MAX_SHARDS} waits at once / measured wait",
-            "D": f"the bare TF ops in {self.processes} threads at once",
-            "E": f"the bare work plus one copy into a batch buffer, in {self.processes} processes at once",
-        }.get(workload, f"the bare work in {self.processes} processes at once")
+            "D": f"the bare TF ops in a graph loop, in {self.processes} threads at once",
+            "E": f"the bare work plus one copy into a batch buffer, in {self._procs()} at once",
+        }.get(workload, f"the bare work in {self._procs()} at once")
+
+    def _procs(self):
+        return f"{self.processes} process" + ("es" if self.processes > 1 else "")
 
     def run(self, disc):
         seconds = max(disc.min_seconds, 0.05)
@@ -193,23 +216,23 @@ class Limit:
             return self.processes * count / (time.perf_counter() - start)
         if self.workload == "D":
             t = tf()
-            fn = t.function(tf_work)
-            fn(t.constant(0, t.int64))
-            counts = [0] * self.processes
+            loop = _graph_loop()
+            loop(t.constant(0, t.int64))
+            rates = [0.0] * self.processes
 
-            def loop(k):
-                start = time.perf_counter()
-                while counts[k] < 4 or time.perf_counter() - start < seconds:
-                    fn(t.constant(counts[k], t.int64))
-                    counts[k] += 1
-                counts[k] /= time.perf_counter() - start
+            def run(k):
+                count, start = 0, time.perf_counter()
+                while count < BATCH or time.perf_counter() - start < seconds:
+                    loop(t.constant(count, t.int64))
+                    count += D_LOOP
+                rates[k] = count / (time.perf_counter() - start)
 
-            threads = [threading.Thread(target=loop, args=(k,)) for k in range(self.processes)]
+            threads = [threading.Thread(target=run, args=(k,)) for k in range(self.processes)]
             for th in threads:
                 th.start()
             for th in threads:
                 th.join()
-            return sum(counts)
+            return sum(rates)
         pool = shared_process_pool(self.processes)
         futures = [pool.submit(time_bare_work, self.workload, seconds, self.size, self.workload == "E")
                    for _ in range(self.processes)]
@@ -240,7 +263,9 @@ class Progress:
     def step(self, text):
         self.done += 1
         elapsed = time.time() - self.start
-        print(f"[{self.done:>4}/{self.total}] {elapsed:6.0f} s  {text}", file=sys.stderr, flush=True)
+        left = elapsed / self.done * (self.total - self.done)
+        print(f"[{self.done:>4}/{self.total}] {elapsed:6.0f} s  (about {left / 60:.0f} min left)  {text}",
+              file=sys.stderr, flush=True)
 
 
 def _rep(group, names, rng, disc, n_for, progress, rep_label):
@@ -326,8 +351,9 @@ def rows_of(group, reps, base_reps):
     return rows
 
 
-def run_group(group, disc, progress, seed):
-    """All repetitions of one group, then the bounded re-measuring of its wide rows."""
+def run_group(group, disc, progress, seed, on_pace=lambda: True):
+    """All repetitions of one group, then the bounded re-measuring of its wide rows (while the run is on
+    pace for its time budget)."""
     rng = random.Random(seed)
     names = [p.name for p in group.patterns] + [group.limit.name]
     n_for, reps = {}, []
@@ -337,6 +363,10 @@ def run_group(group, disc, progress, seed):
         rows = rows_of(group, reps, disc.reps)
         wide = [r["pattern"] for r in rows if r["wide"]]
         if not wide:
+            break
+        if not on_pace():
+            print(f"{group.title}: {len(wide)} wide row(s) not measured again: the run is behind its time budget",
+                  file=sys.stderr, flush=True)
             break
         refs = [group.patterns[0].name, group.limit.name, _best_peer(group, reps)]
         again = [n for n in names if n in wide or n in refs]
@@ -367,20 +397,26 @@ def plan(workloads, quick, sizes=None, only_patterns=None, scaling=()):
                     groups.append(Group(w, size, None, mine, Limit(w, size)))
         else:
             groups.append(Group(w, None, None, everything, Limit(w)))
-    for w in scaling:
-        for workers in range(1, cores + 1):
+    for w in scaling:  # the main group of the class has the point for every core
+        for workers in range(1, cores):
             groups.append(Group(w, None, workers, scaling_patterns(w, workers), Limit(w, None, workers)))
     return groups, skipped
 
 
-def run(groups, disc):
-    """Measure every group; returns the rows, in group order."""
+def run(groups, disc, budget_s=None):
+    """Measure every group; returns the rows, in group order.
+
+    ``budget_s``: wide rows are measured again only while the run is on pace to
+    finish within it (the repetitions themselves always run).
+    """
     progress = Progress(sum((len(g.patterns) + 1) * disc.reps for g in groups))
     print(HEADER)
     print("-" * len(HEADER))
     results = []
     for k, group in enumerate(groups):
-        rows = run_group(group, disc, progress, seed=k)
+        def on_pace(k=k):
+            return budget_s is None or time.time() - progress.start < budget_s * (k + 1) / len(groups)
+        rows = run_group(group, disc, progress, seed=k, on_pace=on_pace)
         for row in rows:
             _print_row(row)
         results += rows

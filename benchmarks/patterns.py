@@ -190,7 +190,7 @@ def size_patterns(size, quick=False):
 
 def patterns_for(workload, quick):
     """Our patterns for one class, naive first, exactly one recommended (class E: per size)."""
-    shards = [2, 16] if quick else [2, 4, 8, 16]
+    shards = [2, 16]
     cores = os.cpu_count() or 1
     p = []
     if workload == "E":
