@@ -771,6 +771,7 @@ NAMES = {  # class of a transformation's dataset in TF 2.21 -> the method that m
     "_TakeDataset": "take", "_SkipDataset": "skip", "_ShardDataset": "shard",
 }
 HIDDEN = {"_OptionsDataset", "_RestructuredDataset"}  # carry options or types, no work
+WORK = {"map", "interleave", "flat_map", "filter", "padded_batch", "from_generator"}  # run functions
 
 
 @dataclass
@@ -982,7 +983,9 @@ def _gil_held_share(dataset, seconds):
     """Share of 1 ms sleeps that woke over 1 ms late while ``dataset`` runs: the GIL was taken.
 
     A py_function call holds the GIL for the whole call, not for a switch
-    interval, so the bar is lower than the generator probe's: 1 ms.
+    interval, so the bar is lower than the generator probe's: 1 ms. Late
+    wake-ups while nothing runs (a busy machine) are measured first and
+    taken out.
     """
     stop, late, samples = threading.Event(), [0], [0]
 
@@ -998,12 +1001,16 @@ def _gil_held_share(dataset, seconds):
     thread = threading.Thread(target=probe, daemon=True)
     try:
         thread.start()
+        time.sleep(min(0.2, seconds / 2))
+        idle = late[0] / max(samples[0], 1)
+        late[0] = samples[0] = 0
         _first_and_rate(dataset, seconds)
+        busy = late[0] / max(samples[0], 1)
     finally:
         stop.set()
         thread.join()
         sys.setswitchinterval(switch)
-    return late[0] / max(samples[0], 1)
+    return max(0.0, busy - idle) / max(1e-9, 1 - idle)
 
 
 def _step_time(dataset, step, seconds):
@@ -1153,6 +1160,16 @@ THREADS = (", and options.threading.private_threadpool_size = {k}: a call that w
            "tf.data's threads, and by default there are as many as cores")
 
 
+def _slowest(stages, costs):
+    """The stage that adds the most time, among those that run your functions or make elements.
+
+    batch, prefetch, cache, shuffle, repeat and take move elements: what they
+    seem to add is mostly the load on the machine changing between cuts.
+    """
+    work = [(c, s.index) for s, c in zip(stages, costs) if c is not None and (s.index == 0 or s.name in WORK)]
+    return max(work or [(c, i) for i, c in enumerate(costs) if c is not None])[1]
+
+
 def _costs(stages, rates):
     """Seconds each stage adds per output element, where the element counts allow it."""
     per_output, scale = [None] * len(stages), 1.0
@@ -1190,8 +1207,7 @@ def _finding(stages, cuts, costs, per_output, m, gil, options):
                     f".shuffle({new}) (or shuffle file names or indices before the expensive stages and keep "
                     "a small buffer after them)", ("stall", stall, buffer / new),
                     {"change": {stage.index: {"buffer_size": new}}})
-    known = [(c, i) for i, c in enumerate(costs) if c is not None]
-    b = max(known)[1]
+    b = _slowest(stages, costs)
     stage, cut = stages[b], cuts[b]
     waiting = cut["cores_busy"] < WAITING_CORES  # a serial stage that uses little CPU waits
     if stage.name == "from_generator":
@@ -1222,10 +1238,12 @@ def _finding(stages, cuts, costs, per_output, m, gil, options):
             return ("map-before-batch", b,
                     why + "; it loops over the elements of each batch (tf.map_fn)",
                     f"map each element before .batch(), with num_parallel_calls={k}, or vectorise the function "
-                    "over the batch", gain, {"change": {b: {"num_parallel_calls": -1 if not waiting else k}}, "threads": waiting and k})
+                    "over the batch", gain, {"change": {b: {"num_parallel_calls": k if waiting else -1}},
+                                     "threads": waiting and k})
         return ("parallel-map", b, why, f".map({stage.settings['function']}, num_parallel_calls={k})"
                 + (THREADS.format(k=k) if waiting else ""), gain,
-                {"change": {b: {"num_parallel_calls": -1 if not waiting else k}}, "threads": waiting and k})
+                {"change": {b: {"num_parallel_calls": k if waiting else -1}},
+                                     "threads": waiting and k})
     if stage.name == "map" and stage.parallel == "1":
         return ("parallel-map", b, "num_parallel_calls=1 runs one call at a time",
                 f".map({stage.settings['function']}, num_parallel_calls=tf.data.AUTOTUNE)", usable,
@@ -1279,7 +1297,7 @@ def diagnose_pipeline(dataset, budget_s=20.0, step=None, try_change=True, progre
     for stage in stages:
         say(f"stage {stage.index}/{n} {stage.label}: the pipeline cut after it ({each:.1f} s)")
         try:
-            cuts.append(_first_and_rate(stage.dataset.with_options(options), each))
+            cuts.append(_first_and_rate(stage.dataset.with_options(options), each, at_least=5))
         except DiagnoseError as error:
             if "empty" in str(error) and stage.index:
                 raise DiagnoseError(f"stage {stage.index} {stage.label} gave no element, though its input "
@@ -1296,7 +1314,7 @@ def diagnose_pipeline(dataset, budget_s=20.0, step=None, try_change=True, progre
         say(f"your step on four elements ({0.1 * budget_s:.1f} s)")
         step_s = _step_time(dataset, step, 0.1 * budget_s)
         m["step_s"] = step_s
-    b = max((c, i) for i, c in enumerate(costs) if c is not None)[1]
+    b = _slowest(stages, costs)
     gil = None
     if stages[b].python:
         say(f"GIL probe on stage {b} ({0.1 * budget_s:.1f} s)")

@@ -8,6 +8,7 @@ they hold on a loaded machine; budgets are short to keep the file fast.
 
 import hashlib
 import json
+import os
 import queue
 import re
 import select
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -26,10 +28,15 @@ from recipes.diagnose import (
     RECIPES,
     DiagnoseError,
     Diagnosis,
+    ExamplePipelines,
+    _cores,
     _importable,
+    _rebuild,
     classify,
     diagnose,
+    diagnose_pipeline,
     load_function,
+    pipeline_stages,
 )
 from tests.pages import ROOT
 
@@ -363,3 +370,209 @@ def test_copied_file_diagnoses_a_module_in_the_current_folder(tmp_path):
     assert data["measured_with"].startswith(f"{data['settings']['workers']} worker processes")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "__pycache__") == [
         "diagnose.py", "diagnosis.json", "slow_parser.py"]
+
+
+# ---------------------------------------------------------------------------------------------
+# diagnose_pipeline: every stage of a tf.data pipeline. Each example has one right answer: the
+# stage and the kind of change. Work per element is milliseconds of ops (or of waiting), so the
+# slowest stage costs tens of times the others and the verdict holds on a busy machine.
+
+PIPELINE_BUDGET = 2.0
+
+EXPECTED = {  # example -> (kind, bottleneck stage, words the change must contain)
+    "serial_map": ("parallel-map", 1, "num_parallel_calls=tf.data.AUTOTUNE"),
+    "one_call_map": ("parallel-map", 1, "num_parallel_calls=tf.data.AUTOTUNE"),
+    "python_map": ("python-out-of-map", 1, "Grain behind from_generator"),
+    "waiting_map": ("parallel-map", 1, "private_threadpool_size"),
+    "map_fn_on_batches": ("map-before-batch", 2, "map each element before .batch()"),
+    "cycle_length_one": ("parallel-interleave", 1, "num_parallel_calls="),
+    "serial_interleave": ("parallel-interleave", 1, "num_parallel_calls="),
+    "flat_map_files": ("parallel-interleave", 1, ".interleave(_slow_file, cycle_length="),
+    "cache_too_early": ("move-cache", 2, "move .cache() after stage 2 map(_tf_work)"),
+    "big_shuffle": ("shuffle-buffer", 2, ".shuffle("),
+    "no_prefetch": ("add-prefetch", 2, ".prefetch(2)"),
+    "slow_generator": ("generator", 0, "bottleneck: waiting -> read recipes/sharded_generator.md"),
+    "tuned_map": ("tuned", None, "nothing in the pipeline"),
+    "stateless_serial_map": ("tuned", None, "nothing in the pipeline"),
+    "tuned_files": ("tuned", None, "nothing in the pipeline"),
+}
+
+
+@pytest.mark.parametrize("example", sorted(EXPECTED))
+def test_each_example_pipeline_gets_its_stage_and_change(example):
+    kind, stage, words = EXPECTED[example]
+    dataset = getattr(ExamplePipelines, example)()
+    result = diagnose_pipeline(dataset, budget_s=PIPELINE_BUDGET, try_change=False, progress=False, name=example)
+    assert (result.kind, result.bottleneck) == (kind, stage), result.summary()
+    assert words in result.change, result.summary()
+    assert [row["index"] for row in result.stages] == list(range(len(pipeline_stages(dataset))))
+    assert result.measured_speedup is None
+    assert ExamplePipelines.__dict__[example].__func__.__doc__.startswith(kind), "docstring names the answer"
+
+
+def test_a_model_slower_than_the_pipeline_gets_not_the_pipeline():
+    result = diagnose_pipeline(ExamplePipelines.tuned_map(), budget_s=PIPELINE_BUDGET, progress=False,
+                               step=lambda batch: time.sleep(0.3))
+    assert (result.kind, result.bottleneck) == ("not-the-pipeline", None), result.summary()
+    assert 0.3 <= result.measurements["step_s"] < 1.0
+    assert result.verdict() == "bottleneck: none in the pipeline (not-the-pipeline)"
+
+
+def test_the_change_is_applied_to_a_copy_and_measured():
+    threads = threading.active_count()
+    result = diagnose_pipeline(ExamplePipelines.serial_map(), budget_s=PIPELINE_BUDGET, progress=False)
+    assert result.kind == "parallel-map"
+    assert result.measured_speedup is not None and result.predicted_speedup is not None, result.summary()
+    assert result.measured_with == "the change applied to a copy of the pipeline"
+    assert threading.active_count() == threads  # the GIL probe and the copies leave no thread behind
+    data = json.loads(result.to_json())
+    assert {"kind", "bottleneck", "stage", "change", "predicted_speedup", "measured_speedup", "stages",
+            "measurements"} <= set(data)
+    assert set(data["stages"][1]) >= {"stage", "parallel", "elements_per_s", "share", "cores_busy", "first_s"}
+
+
+def test_a_change_it_cannot_apply_says_so():
+    result = diagnose_pipeline(ExamplePipelines.python_map(), budget_s=PIPELINE_BUDGET, progress=False)
+    assert result.kind == "python-out-of-map" and result.measured_speedup is None
+    assert result.measured_with == "the Python inside the map must move to worker processes by hand"
+
+
+def test_rebuilt_copies_give_the_same_elements():
+    """The copy with the change gives the elements the original gives (one pass, as a multiset)."""
+    def finite(dataset):
+        return sorted(np.asarray(x).tolist() for x in dataset.unbatch().take(64).as_numpy_iterator())
+
+    stages = pipeline_stages(tf.data.Dataset.range(64).cache().map(lambda x: x * 3).batch(8))
+    options = tf.data.Options()
+    moved = _rebuild(stages, 3, options, drop=(1,), after=(2, "cache", {"filename": ""}))
+    assert [s.name for s in pipeline_stages(moved)] == ["range", "map", "cache", "batch"]
+    assert finite(moved) == finite(stages[3].dataset) == [3 * i for i in range(64)]
+    stages = pipeline_stages(tf.data.Dataset.range(4).interleave(
+        lambda i: tf.data.Dataset.range(10 * i, 10 * i + 10), cycle_length=1).batch(8))
+    parallel = _rebuild(stages, 2, options, change={1: {"cycle_length": 4, "num_parallel_calls": 4}})
+    assert pipeline_stages(parallel)[1].parallel == "4"
+    assert finite(parallel) == finite(stages[2].dataset) == list(range(40))
+
+
+def test_stage_table_reads_settings_from_the_dataset():
+    def augment(x):
+        return tf.random.uniform([]) + tf.cast(x, tf.float32)
+
+    dataset = (tf.data.Dataset.range(100).map(augment).map(lambda x: x * 2, num_parallel_calls=3)
+               .shuffle(50).batch(4).unbatch().prefetch(tf.data.AUTOTUNE))
+    rows = [(s.label, s.parallel, s.stateful) for s in pipeline_stages(dataset)]
+    assert rows == [("range", "-", False), ("map(augment)", "serial", True), ("map(<lambda>)", "3", False),
+                    ("shuffle(50)", "-", False), ("batch(4)", "-", False), ("unbatch()", "-", False),
+                    ("prefetch(AUTOTUNE)", "async", False)]
+    assert pipeline_stages(tf.data.Dataset.range(3).map(lambda x: x))[1].parallel == "by tf.data"
+
+
+def _assert_next(names, dataset_after):
+    """``dataset_after`` applied to range(4), failing unless tf.data's optimized pipeline runs ``names`` next.
+
+    assert_next is TensorFlow's own test helper for its graph rewrites (not in the public API)."""
+    from tensorflow.python.data.experimental.ops.testing import assert_next
+
+    return tf.data.Dataset.range(4).apply(assert_next(names)).apply(dataset_after)
+
+
+def test_tf_parallelizes_a_serial_map_of_stateless_ops():
+    """TF 2.21's map_parallelization (on by default) turns a stateless Dataset.map into ParallelMap."""
+    stateless = _assert_next(["ParallelMap"], lambda d: d.map(lambda x: x * 2))
+    assert list(stateless.as_numpy_iterator()) == [0, 2, 4, 6]
+    stateful = _assert_next(["ParallelMap"], lambda d: d.map(lambda x: tf.random.uniform([]) + 1.0))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Asserted transformation matching "
+                       "ParallelMap at offset 0 but encountered Map transformation instead"):
+        list(stateful)
+
+
+def test_tf_injects_prefetch_after_a_synchronous_last_stage_unless_autotune_is_off():
+    """inject_prefetch (on by default) adds prefetch after a last stage that is synchronous."""
+    def stateful(d):
+        return d.map(lambda x: tf.random.uniform([]) + tf.cast(x, tf.float32))
+
+    assert len(list(_assert_next(["Map", "Prefetch"], stateful))) == 4
+    off = tf.data.Options()
+    off.autotune.enabled = False
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Asserted transformation matching "
+                       "Prefetch at offset 1 but encountered Root transformation instead"):
+        list(_assert_next(["Map", "Prefetch"], stateful).with_options(off))
+
+
+def test_waiting_calls_hold_tf_data_threads_unless_the_pool_is_private():
+    """A map call that waits occupies one of tf.data's threads; by default there are as many as cores."""
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def wait(x):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return x
+
+    def peak(threads):
+        most[0] = 0
+        dataset = tf.data.Dataset.range(48).map(lambda x: tf.py_function(wait, [x], tf.int64),
+                                                 num_parallel_calls=8)
+        if threads:
+            options = tf.data.Options()
+            options.threading.private_threadpool_size = threads
+            dataset = dataset.with_options(options)
+        assert sorted(dataset.as_numpy_iterator()) == list(range(48))
+        return most[0]
+
+    assert peak(None) <= _cores()
+    assert peak(8) == 8
+
+
+def _raises_at_three(x):
+    if x == 3:
+        raise ValueError("record 3 is corrupt")
+    return x
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: [1, 2, 3], "expected a tf.data.Dataset, got list [1, 2, 3]"),
+    (lambda: tf.data.Dataset.range(0).map(lambda x: x + 1), "the dataset is empty: it ended before its first"),
+    (lambda: tf.data.Dataset.range(10).filter(lambda x: x < 0).batch(2),
+     "stage 1 filter(<lambda>) gave no element, though its input did"),
+    (lambda: tf.data.Dataset.range(10).map(lambda x: tf.py_function(_raises_at_three, [x], tf.int64)).batch(2),
+     "stage 1 map(<lambda>): raised InvalidArgumentError: "),
+])
+def test_bad_pipelines_get_a_clear_message(make, message):
+    with pytest.raises(DiagnoseError, match=re.escape(message)) as caught:
+        diagnose_pipeline(make(), budget_s=1.0, progress=False)
+    if "raised" in message:
+        assert str(caught.value).endswith("ValueError: record 3 is corrupt")
+
+
+PIPELINE_MODULE = '''
+import tensorflow as tf  # imported before diagnose gets to filter its notices
+
+
+def make(n):
+    return tf.data.Dataset.range(n).map(lambda x: tf.py_function(lambda y: y, [x], tf.int64)).batch(4)
+'''
+
+
+def test_copied_file_diagnoses_a_pipeline_without_tensorflow_notices(tmp_path):
+    """The command on a reader's module that imports TensorFlow first: no start-up lines, progress on stderr."""
+    shutil.copy(ROOT / "recipes" / "diagnose.py", tmp_path / "diagnose.py")
+    (tmp_path / "my_pipeline.py").write_text(PIPELINE_MODULE, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "PYTHONPATH"))}
+    proc = subprocess.run(
+        [sys.executable, "diagnose.py", "--pipeline", "my_pipeline:make", "--args", "100000", "--seconds", "1.5",
+         "--no-try", "--json", "d.json"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not re.search(r"oneDNN|absl::|port\.cc|cpu_feature_guard", proc.stderr + proc.stdout), proc.stderr
+    assert all(line.startswith("diagnose: ") for line in proc.stderr.splitlines()), proc.stderr
+    assert re.search(r"^bottleneck: ", proc.stdout, re.MULTILINE), proc.stdout
+    data = json.loads((tmp_path / "d.json").read_text(encoding="utf-8"))
+    assert data["pipeline"] == "my_pipeline:make" and [r["stage"] for r in data["stages"]] == [
+        "range", "map(<lambda>)", "batch(4)"]
+    proc = subprocess.run([sys.executable, "diagnose.py", "--pipeline", "my_pipeline:missing"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == "diagnose: error: module 'my_pipeline' has no attribute 'missing'\n"
