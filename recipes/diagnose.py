@@ -64,6 +64,14 @@ GIL_HELD = 0.4  # share of the probe's wake-ups that found the GIL taken: above 
 OWN_CPU = 0.3  # CPU outside the GIL, as a share of one core: below it, the generator waits
 IN_TENSORFLOW = 0.5  # share of samples inside TensorFlow's Python code: above it, eager ops
 MAX_THREADS = 16
+# Where per-element Python work should go, maintained options first (recipes/process_pool.md has the
+# decision guide, each row backed by a test or a benchmark row).
+MAINTAINED = ("per-element Python work belongs in worker processes. Maintained options first: a Keras "
+              "PyDataset with workers (recipes/keras_integration.md) if you only call fit; Grain behind "
+              "from_generator (recipes/grain_source.md) for any tf.data pipeline, custom loop or tf.distribute. "
+              "This project's process pool (recipes/process_pool.md) when you need workers that last across "
+              "epochs and a set memory bound, or when the Performance page measures it faster at your "
+              "element size")
 
 
 # Start-up lines TensorFlow 2.21 writes to file descriptor 2 while it is imported,
@@ -447,6 +455,7 @@ class Diagnosis:
             f"  from_generator     {fg['rate']:,.1f} elements/s ({fg['vs_generator']:.2f}x the generator alone); "
             f"{fg['handoff_s'] * 1e6:,.1f} us per element of its own",
             self.verdict(),
+            *([f"maintained first: {MAINTAINED}"] if self.bottleneck == "python" else []),
             f"settings: {settings}",
             f"predicted speed-up: {self.predicted_speedup:.1f}x ({self.prediction_basis})",
             f"measured speed-up: {measured}",
@@ -1091,7 +1100,7 @@ class PipelineDiagnosis:
     elements, ``share`` of the time per output element it adds, ``cores_busy``
     while the pipeline cut after it ran). ``kind`` names the change:
     ``parallel-map``, ``python-out-of-map``, ``map-before-batch``,
-    ``parallel-interleave``, ``move-cache``, ``shuffle-buffer``,
+    ``parallel-interleave``, ``thread-pool``, ``move-cache``, ``shuffle-buffer``,
     ``add-prefetch``, ``generator``, or ``tuned`` and ``not-the-pipeline``
     when nothing in the pipeline needs to change. ``bottleneck`` is the
     stage's index (None for those two). ``measured_speedup`` is None when the
@@ -1149,12 +1158,6 @@ class PipelineDiagnosis:
 
 
 # --8<-- [start:pipeline-rules]
-MAINTAINED = ("per-element Python work belongs in worker processes. Maintained options first: Grain "
-              "behind from_generator (recipes/grain_source.md) for any tf.data pipeline, or a Keras "
-              "PyDataset with workers and use_multiprocessing=True (recipes/keras_integration.md) if you "
-              "only call fit; this project's process pool (recipes/process_pool.md) when you need its "
-              "chunked hand-off, see the Performance page for how the three compare")
-
 
 THREADS = (", and options.threading.private_threadpool_size = {k}: a call that waits holds one of "
            "tf.data's threads, and by default there are as many as cores")
@@ -1261,6 +1264,13 @@ def _finding(stages, cuts, costs, per_output, m, gil, options):
                 + (", deterministic=False" if waiting else "") + ")" + (THREADS.format(k=k) if waiting else ""),
                 k if waiting else usable,
                 {"change": {b: {"cycle_length": k, "num_parallel_calls": k}}, "threads": waiting and k})
+    pool = options.threading.private_threadpool_size or m["cores"]
+    if stage.parallel.isdigit() and int(stage.parallel) > pool and waiting:
+        k = int(stage.parallel)
+        return ("thread-pool", b,
+                f"it asks for {k} calls at once, but they wait, and each waiting call holds one of tf.data's "
+                f"{pool} threads", f"options.threading.private_threadpool_size = {k} (dataset.with_options)",
+                k / pool, {"threads": k})
     no_inject = options.experimental_optimization.inject_prefetch is False or options.autotune.enabled is False
     if stages[n].name != "prefetch" and no_inject:
         return ("add-prefetch", n,
@@ -1449,7 +1459,7 @@ def _python_work(x):
 
 
 def _wait(x):
-    time.sleep(0.005)  # a read from a slow remote store
+    time.sleep(0.01)  # a read from a slow remote store
     return x
 
 
@@ -1459,7 +1469,7 @@ def _py(function, dtype):
 
 
 def _slow_file(i):
-    """One 'file' of 20 records, each a 5 ms wait."""
+    """One 'file' of 20 records, each a 10 ms wait."""
     tf = _tf()
     return tf.data.Dataset.range(20).map(_py(_wait, tf.int64))
 
@@ -1572,12 +1582,20 @@ class ExamplePipelines:
         return tf.data.Dataset.range(10**9).map(_tf_work).batch(8)
 
     @staticmethod
-    def tuned_files():
-        """tuned: eight waiting files read at once."""
+    def small_thread_pool():
+        """thread-pool at stage 1: eight waiting files at once on tf.data's default threads (one per core)."""
         tf = _tf()
         return (tf.data.Dataset.range(10**6)
                 .interleave(_slow_file, cycle_length=8, num_parallel_calls=8, deterministic=False)
                 .batch(8).prefetch(tf.data.AUTOTUNE))
+
+    @staticmethod
+    def tuned_files():
+        """tuned: eight waiting files read at once, on eight threads of their own."""
+        tf = _tf()
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = 8
+        return ExamplePipelines.small_thread_pool().with_options(options)
 # --8<-- [end:example-pipelines]
 
 
@@ -1667,6 +1685,10 @@ def _demo():
     print(result.verdict())
     print("settings:", ", ".join(f"{k}={v}" for k, v in result.settings.items()))
     print("recommended pipeline at least 4x faster:", result.measured_speedup >= 4)
+    print("example: ExamplePipelines.serial_map(), a stateful map left serial, then batch and prefetch")
+    pipeline = diagnose_pipeline(ExamplePipelines.serial_map(), budget_s=4, try_change=False)
+    print(pipeline.verdict())
+    print("change:", pipeline.change)
     return 0
 
 

@@ -392,6 +392,7 @@ EXPECTED = {  # example -> (kind, bottleneck stage, words the change must contai
     "big_shuffle": ("shuffle-buffer", 2, ".shuffle("),
     "no_prefetch": ("add-prefetch", 2, ".prefetch(2)"),
     "slow_generator": ("generator", 0, "bottleneck: waiting -> read recipes/sharded_generator.md"),
+    "small_thread_pool": ("thread-pool", 1, "options.threading.private_threadpool_size = 8"),
     "tuned_map": ("tuned", None, "nothing in the pipeline"),
     "stateless_serial_map": ("tuned", None, "nothing in the pipeline"),
     "tuned_files": ("tuned", None, "nothing in the pipeline"),
