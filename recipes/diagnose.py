@@ -1327,8 +1327,9 @@ def diagnose_pipeline(dataset, budget_s=20.0, step=None, try_change=True, progre
     b = _slowest(stages, costs)
     gil = None
     if stages[b].python:
-        say(f"GIL probe on stage {b} ({0.1 * budget_s:.1f} s)")
-        gil = _gil_held_share(stages[b].dataset.with_options(options), 0.1 * budget_s)
+        probe_s = max(0.5, 0.1 * budget_s)
+        say(f"GIL probe on stage {b} ({probe_s:.1f} s)")
+        gil = _gil_held_share(stages[b].dataset.with_options(options), probe_s)
         m["gil_held_share"] = gil
     kind, bottleneck, reason, change, gain, copy = _finding(stages, cuts, costs, per_output, m, gil, options)
     t_n = per_output[n]

@@ -577,3 +577,12 @@ def test_copied_file_diagnoses_a_pipeline_without_tensorflow_notices(tmp_path):
                           capture_output=True, text=True, timeout=300, env=env)
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr == "diagnose: error: module 'my_pipeline' has no attribute 'missing'\n"
+
+
+def test_tf_cpp_min_log_level_does_not_hide_the_onednn_notice():
+    """TensorFlow 2.21 writes its oneDNN notice during import, before its logging honours the level."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TF_")}, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "oneDNN custom operations are on" in proc.stderr
