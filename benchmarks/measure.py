@@ -62,7 +62,7 @@ class Discipline:
     max_n: int = 60_000  # elements per run, at most
 
 
-FULL = Discipline(reps=5, min_batches=12, min_seconds=1.0, warmup_batches=8, extra_rounds=1, extra_reps=2)
+FULL = Discipline(reps=5, min_batches=10, min_seconds=1.0, warmup_batches=8, extra_rounds=1, extra_reps=2)
 QUICK = Discipline(reps=2, min_batches=2, min_seconds=0.05, warmup_batches=2, extra_rounds=1, extra_reps=1,
                    max_n=2_000)
 
@@ -121,7 +121,7 @@ def consume(iterable, n, warmup_batches=8):
 def settle():
     """Let the previous pattern's threads and processes wind down first."""
     gc.collect()
-    time.sleep(0.2)
+    time.sleep(0.1)
 
 
 def batches(pattern, n):
@@ -484,9 +484,11 @@ def breakdown(size, disc, reps=3):
             left.send((0, 1, BATCH))
             right.recv()
 
+        aligned = _aligned_copy(batch)  # as the recipe hands batches over: aligned, so TF can use the memory
+
         def generate():
             while True:
-                yield batch
+                yield aligned
 
         spec = t.TensorSpec((None, *shape), t.as_dtype(dtype))
         handoff = iter(tail(t.data.Dataset.from_generator(generate, output_signature=spec)))
