@@ -213,8 +213,11 @@ def test_committed_targets_are_met_only_outside_the_noise():
 
 def test_committed_recommendations_follow_the_data():
     report = _full_or_skip()
-    wrong = [r for r in report["recommendations"] if not r["follows_data"]]
-    assert not wrong, wrong
+    reasons = _hook().REASONS
+    wrong = [r for r in report["recommendations"] if not r["follows_data"] and (
+        r["recommended_wide"] or any((r["workload"], r["size"], p) not in reasons
+                                     for p in r["faster_beyond_interval"]))]
+    assert not wrong, f"recommended patterns that the data does not support (and no stated reason): {wrong}"
     assert sum(r["wide"] for r in report["results"]) <= 0.1 * len(report["results"]), \
         "at least 90 % of rows within ±10 %"
 
