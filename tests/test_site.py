@@ -164,10 +164,6 @@ def troubleshooting_entries():
     return queries
 
 
-# Known gap: pasted with its backticks, this message lands on other pages first.
-SEARCH_GAPS = {"generator-must-be-a-python-callable"}
-
-
 @pytest.fixture(scope="module")
 def search_box(browser, served_site):
     """One page with the search open; ``search_box(text)`` pastes ``text`` and returns the result links.
@@ -195,9 +191,7 @@ def search_box(browser, served_site):
     page.close()
 
 
-@pytest.mark.parametrize("query, anchor", [
-    pytest.param(q, a, marks=pytest.mark.xfail(reason="search ranks other pages first", strict=False))
-    if a in SEARCH_GAPS else (q, a) for q, a in troubleshooting_entries()])
+@pytest.mark.parametrize("query, anchor", troubleshooting_entries())
 def test_searching_an_error_message_finds_its_entry(search_box, query, anchor):
     hrefs = search_box(query)
     # The first result is the best page; the first section link is its best section.

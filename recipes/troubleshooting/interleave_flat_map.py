@@ -23,7 +23,7 @@ import tensorflow as tf
 LINE = tf.TensorSpec((), tf.string)
 
 
-def write_files(folder):
+def make_csv_files(folder):
     """Two small text files, ``a.csv`` and ``b.csv``, of two lines each; returns their paths."""
     paths = []
     for name in ("a", "b"):
@@ -86,7 +86,7 @@ def _one_parameter_for_a_pair_broken():
 # --8<-- [start:unpacked_fixed]
 def one_parameter_per_component_fixed(folder):
     """A tuple element is passed as separate arguments: one parameter per component."""
-    paths = write_files(folder)
+    paths = make_csv_files(folder)
     pairs = tf.data.Dataset.from_tensor_slices((paths, [0, 1]))
 
     def lines_of(path, label):
@@ -104,7 +104,7 @@ def _generator_closes_over_the_tensor_broken(folder):
         with open(path) as file:
             yield from (line.strip() for line in file)
 
-    paths = tf.data.Dataset.from_tensor_slices(write_files(folder))
+    paths = tf.data.Dataset.from_tensor_slices(make_csv_files(folder))
     return list(paths.interleave(
         lambda path: tf.data.Dataset.from_generator(lambda: lines(path), output_signature=LINE), cycle_length=2))
 # --8<-- [end:symbolic_broken]
@@ -119,7 +119,7 @@ def _bytes_argument_used_as_str_broken(folder):
         with open(path) as file:
             yield from (line.strip() for line in file)
 
-    paths = tf.data.Dataset.from_tensor_slices(write_files(folder))
+    paths = tf.data.Dataset.from_tensor_slices(make_csv_files(folder))
     return list(paths.interleave(
         lambda path: tf.data.Dataset.from_generator(lines, args=(path,), output_signature=LINE), cycle_length=2))
 # --8<-- [end:bytes_broken]
@@ -135,7 +135,7 @@ def generator_gets_the_path_through_args_fixed(folder):
         with open(path) as file:
             yield from (line.strip() for line in file)
 
-    paths = tf.data.Dataset.from_tensor_slices(write_files(folder))
+    paths = tf.data.Dataset.from_tensor_slices(make_csv_files(folder))
     interleaved = paths.interleave(
         lambda path: tf.data.Dataset.from_generator(lines, args=(path,), output_signature=LINE), cycle_length=2)
     return [line.decode() for line in interleaved.as_numpy_iterator()]

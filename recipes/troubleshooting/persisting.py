@@ -45,7 +45,7 @@ def _write_a_tensor_broken(folder):
 
 
 # --8<-- [start:writer_fixed]
-def write_bytes_fixed(folder):
+def bytes_for_the_writer_fixed(folder):
     """The writer takes bytes: ``.numpy()`` of a string tensor, or ``SerializeToString()``."""
     path = os.path.join(folder, "vectors.tfrecord")
     with tf.io.TFRecordWriter(path) as writer:
@@ -219,7 +219,7 @@ def _report(broken, *args):
 def main():
     with tempfile.TemporaryDirectory(prefix="genpipe-trouble-") as folder:
         _report(_write_a_tensor_broken, folder)
-        print("write_bytes_fixed:", write_bytes_fixed(folder))
+        print("bytes_for_the_writer_fixed:", bytes_for_the_writer_fixed(folder))
         _report(_tensor_in_bytes_list_broken)
         print("example_from_tensors_fixed:", example_from_tensors_fixed())
         _report(_parse_with_another_dtype_broken)

@@ -25,7 +25,7 @@ def test_writer_takes_bytes_only(tmp_path):
     assert f"TypeError: {lines[0]}" == QUOTED["write-incompatible-function-arguments"]
     assert lines[1].strip() == ("1. (self: tensorflow.python.lib.io._pywrap_record_io.RecordWriter, "
                                 "record: str) -> None")
-    assert t.write_bytes_fixed(str(tmp_path)) == [[0.0, 0.5], [1.0, 1.5], [2.0, 2.5]]
+    assert t.bytes_for_the_writer_fixed(str(tmp_path)) == [[0.0, 0.5], [1.0, 1.5], [2.0, 2.5]]
 
 
 def test_tf_train_lists_take_bytes_and_flat_numbers():
