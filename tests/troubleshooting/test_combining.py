@@ -80,6 +80,7 @@ def test_zip_takes_tuples_and_ends_with_its_shortest_input():
     assert t.zip_checked_lengths_fixed() == "lengths differ: 5 images, 4 labels"
     repeated_side = tf.data.Dataset.zip(tf.data.Dataset.range(3), tf.data.Dataset.range(2).repeat())
     assert len(list(repeated_side)) == 3
+    assert tf.data.Dataset.from_tensors([1, 2]).element_spec == tf.TensorSpec((2,), tf.int32)
 
 
 def test_fixes():

@@ -26,6 +26,11 @@ def test_writer_takes_bytes_only(tmp_path):
     assert lines[1].strip() == ("1. (self: tensorflow.python.lib.io._pywrap_record_io.RecordWriter, "
                                 "record: str) -> None")
     assert t.bytes_for_the_writer_fixed(str(tmp_path)) == [[0.0, 0.5], [1.0, 1.5], [2.0, 2.5]]
+    path = str(tmp_path / "strings.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write("é")  # a str is stored as its UTF-8 bytes
+        writer.write(b"\x00\xff")
+    assert [r.numpy() for r in tf.data.TFRecordDataset(path)] == [b"\xc3\xa9", b"\x00\xff"]
 
 
 def test_tf_train_lists_take_bytes_and_flat_numbers():
