@@ -73,11 +73,15 @@ def update_page(md_path):
     for start, _end, indent, info in blocks:
         if info.startswith("console") and STANDALONE_TITLE in info:
             stem = md_path.stem
+            # Folders mirror the site: docs/**/troubleshooting/x.md is recipes/troubleshooting/x.py.
+            module = ROOT / "recipes" / md_path.parent.name / f"{stem}.py"
+            if not module.is_file():
+                module = ROOT / "recipes" / f"{stem}.py"
             with tempfile.TemporaryDirectory() as folder:
-                shutil.copy(ROOT / "recipes" / f"{stem}.py", folder)
+                shutil.copy(module, folder)
                 proc = run_python([f"{stem}.py"], cwd=folder)
             if proc.returncode:
-                raise SystemExit(f"recipes/{stem}.py fails on its own:\n{proc.stderr[-3000:]}")
+                raise SystemExit(f"{_shown(module)} fails on its own:\n{proc.stderr[-3000:]}")
             output = [f"$ python {stem}.py", *proc.stdout.rstrip("\n").split("\n")]
             replacements[start] = [" " * indent + line for line in output]
 

@@ -104,7 +104,7 @@ def _seconds_per_batch(run_one, count):
     return (time.perf_counter() - start) / count
 
 
-def _slow_reader(seconds=0.04):
+def _slow_reader(seconds=0.2):
     def rows():
         while True:
             time.sleep(seconds)  # e.g. a query or a decode per batch
@@ -114,14 +114,10 @@ def _slow_reader(seconds=0.04):
     return tf.data.Dataset.from_generator(rows, output_signature=spec)
 
 
-def model_step(seconds=0.01):
-    """A training step that needs about ``seconds`` (stands for a real model)."""
-    model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-
+def model_step(seconds=0.05):
+    """A training step of ``seconds``; the host only waits, as it does for an accelerator."""
     def step(x, y):
-        time.sleep(seconds)
-        return model.train_on_batch(x, y)
+        time.sleep(seconds)  # stands for the model's forward and backward pass
 
     return step
 
@@ -138,7 +134,7 @@ def is_input_bound(train_step, dataset, count=5):
 
 # --8<-- [start:input_bound_fixed]
 @tf.autograph.experimental.do_not_convert
-def _reader_of_shard(shard, seconds=0.04):
+def _reader_of_shard(shard, seconds=0.2):
     def rows(shard):
         while True:
             time.sleep(seconds)
@@ -148,8 +144,8 @@ def _reader_of_shard(shard, seconds=0.04):
     return tf.data.Dataset.from_generator(rows, args=(shard,), output_signature=spec)
 
 
-def parallel_readers_fixed(readers=16):
-    """16 readers in parallel: their waits overlap (a waiting reader does not hold the GIL)."""
+def parallel_readers_fixed(readers=32):
+    """32 readers in parallel: their waits overlap (a waiting reader does not hold the GIL)."""
     dataset = tf.data.Dataset.range(readers).interleave(
         _reader_of_shard, cycle_length=readers, num_parallel_calls=readers, deterministic=False)
     options = tf.data.Options()

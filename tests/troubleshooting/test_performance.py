@@ -1,7 +1,7 @@
 """Performance: the retracing warning as quoted, and the input-bound verdict before and after the fix.
 
-The input-bound comparison uses sleeps (40 ms per batch and reader against a
-10 ms step), so it holds on a loaded machine: waiting does not need a free core.
+The input-bound comparison uses sleeps (200 ms per batch and reader against a
+50 ms step), so it holds on a loaded machine: waiting does not need a free core.
 """
 
 from recipes.troubleshooting import performance as t
