@@ -116,6 +116,25 @@ def grain_pipeline(source, transform, *, worker_count, worker_buffer_size=1, **o
 
 
 # --8<-- [start:dataset]
+def _owned(value):
+    """``value`` with every array copied once out of Grain's shared memory.
+
+    The copy is 64-byte aligned, so ``from_generator`` takes it without copying
+    again, and Grain's segment is released as soon as the copy is made (a
+    tensor that kept pointing into it would keep it alive until the tensor goes).
+    """
+    if isinstance(value, dict):
+        return {key: _owned(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return tuple(_owned(item) for item in value)
+    array = np.asarray(value)
+    raw = np.empty(array.nbytes + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    out = raw[start:start + array.nbytes].view(array.dtype).reshape(array.shape)
+    out[...] = array
+    return out
+
+
 def grain_dataset(source, transform, output_signature, *, worker_count, batch_size=None,
                   drop_remainder=False, seed=None, shard_options=None, worker_buffer_size=1):
     """A ``tf.data.Dataset`` of ``transform(record)`` for every record of ``source``.
@@ -142,7 +161,8 @@ def grain_dataset(source, transform, output_signature, *, worker_count, batch_si
         iterator = iter(grain_pipeline(source, transform, worker_count=worker_count, seed=epoch_seed,
                                        worker_buffer_size=worker_buffer_size, **options))
         try:
-            yield from iterator
+            for element in iterator:
+                yield _owned(element)
         finally:
             iterator.close()  # stop the workers now, not when garbage collected
 

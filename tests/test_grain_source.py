@@ -2,15 +2,17 @@
 
 Every case that ends an iteration (normal end, take, break, an exception in the
 consumer or in a worker) is followed by a check of the worker processes (this
-process's spawned children) and of /dev/shm (Grain's ``psm_`` segments and
-multiprocessing's ``sem.mp-`` semaphores). Both are polled with a generous
-bound, so the checks hold on two busy cores.
+process's spawned children), of the shared-memory segments this process opened
+(still in /dev/shm?) and of the semaphores it still has open. All are polled
+with a generous bound, so the checks hold on two busy cores and beside other
+processes that use /dev/shm.
 """
 
 import gc
 import os
 import textwrap
 import time
+from multiprocessing import shared_memory
 
 import grain
 import numpy as np
@@ -31,7 +33,6 @@ from tests.pages import ROOT, run_python
 
 INT = tf.TensorSpec((), tf.int64)
 IMAGE = tf.TensorSpec((64, 64, 3), tf.uint8)
-SHM_PREFIXES = ("psm_", "sem.mp-")
 
 
 def values(dataset):
@@ -51,31 +52,52 @@ def worker_processes():
     return out
 
 
-def shm_names():
-    return {n for n in os.listdir("/dev/shm") if n.startswith(SHM_PREFIXES)}
+OPENED = set()  # shared-memory names this process opened or created during a test
+
+
+def our_segments_left():
+    """Segments this process opened (every segment Grain hands over) still in /dev/shm."""
+    return {name for name in OPENED if os.path.exists(f"/dev/shm/{name}")}
+
+
+def our_semaphores():
+    """multiprocessing semaphores this process still has open (Grain's queues and events)."""
+    with open("/proc/self/maps", encoding="utf-8") as maps:
+        return {line.split("/dev/shm/")[1].split()[0] for line in maps if "/dev/shm/sem.mp-" in line}
 
 
 @pytest.fixture(autouse=True)
-def released():
-    """No worker and no new shared-memory name is left once a test is over.
+def released(monkeypatch):
+    """No worker, no segment and no semaphore of this process is left once a test is over.
 
-    Names are global to the machine: a name that appears during the test and is
-    still there after a generous wait is this test's (other processes' short-lived
-    names come and go).
+    /dev/shm is shared with every other process on the machine, so only what this
+    process opened counts: segments are recorded as they are opened, semaphores
+    read from this process's memory map. Polled for up to a minute: on two busy
+    cores, Grain's clean-up may lag.
     """
+    init = shared_memory.SharedMemory.__init__
+
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        OPENED.add(self.name)
+
+    monkeypatch.setattr(shared_memory.SharedMemory, "__init__", recording_init)
     gc.collect()
-    before = shm_names()
+    OPENED.clear()
+    semaphores_before = our_semaphores()
     assert not worker_processes(), "a previous test left a worker"
     yield
     deadline = time.monotonic() + 60
     while True:
         gc.collect()
-        left, workers = shm_names() - before, worker_processes()
-        if (not left and not workers) or time.monotonic() > deadline:
+        segments, semaphores = our_segments_left(), our_semaphores() - semaphores_before
+        workers = worker_processes()
+        if (not segments and not semaphores and not workers) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert not workers, f"workers left: {workers}"
-    assert not left, f"shared memory left in /dev/shm: {sorted(left)}"
+    assert not segments, f"shared memory left in /dev/shm: {sorted(segments)}"
+    assert not semaphores, f"semaphores still open: {sorted(semaphores)}"
 
 
 @pytest.mark.parametrize("worker_count", [0, 1, 2])
@@ -95,6 +117,19 @@ def test_batches_are_made_by_grain_with_exact_pixels():
     assert [int(image[0, 0, 0]) for image in pixels] == [i % 256 for i in range(70)]
     assert all((image == image[0, 0, 0]).all() for image in pixels)
     del batches, pixels
+
+
+def test_a_batch_held_by_the_consumer_holds_no_grain_shared_memory():
+    """The generator copies each batch out of Grain's segment, which Grain then releases."""
+    batches = list(grain_dataset(range(64), decode_image, IMAGE, worker_count=2, batch_size=16))
+    assert len(OPENED) >= 4  # the batches came through shared memory
+    deadline = time.monotonic() + 60
+    while our_segments_left() and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.2)
+    assert not our_segments_left()
+    assert [int(b[0, 0, 0, 0]) for b in batches] == [0, 16, 32, 48]  # still intact
+    del batches
 
 
 def test_drop_remainder_and_cardinality():
@@ -237,6 +272,7 @@ def test_model_fit_and_a_custom_loop():
     xs, ys = np.concatenate([x for x, _ in seen]), np.concatenate([y for _, y in seen])
     assert np.array_equal(xs, np.stack([example(i)[0] for i in range(64)]))
     assert np.array_equal(ys, np.array([example(i)[1] for i in range(64)]))
+    del model, history, dataset
 
 
 def test_mirrored_strategy_per_replica_shards_deliver_each_example_once():

@@ -121,3 +121,9 @@ def test_fit_pydataset_and_its_tf_data_pipeline(model):
     for (inputs, labels), index in zip(got, range(3)):
         want_inputs, want_labels = rows[index]
         assert np.array_equal(inputs["numbers"], want_inputs["numbers"]) and np.array_equal(labels, want_labels)
+
+
+def test_iterating_a_pydataset_by_hand_uses_no_workers():
+    probe = Probe(4, workers=2, use_multiprocessing=True)
+    seen = [tuple(x[0][:2]) for x, _ in probe]
+    assert seen == [(i, os.getpid()) for i in range(4)]
