@@ -13,7 +13,7 @@ from tests.pages import DOCS
 
 FOLDER = DOCS / "reference" / "troubleshooting"
 AREAS = ["keras_fit", "signatures", "lifecycle", "shuffling_splitting", "migrations", "distribution", "performance",
-         "combining", "persisting", "interleave_flat_map", "keras_structure", "sequences"]
+         "combining", "persisting", "interleave_flat_map", "keras_structure", "sequences", "structured_elements"]
 PAGES = [FOLDER / f"{area}.md" for area in AREAS]
 
 _ENTRY = re.compile(
