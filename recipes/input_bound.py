@@ -79,7 +79,7 @@ def keras_step():
     return model.train_on_batch
 
 
-def slow_source(seconds_per_batch=0.04):
+def slow_source(seconds_per_batch=0.2):
     """A generator that needs ``seconds_per_batch`` for each batch (a slow reader)."""
     def batches():
         i = 0
@@ -97,7 +97,7 @@ def fast_source():
     return tf.data.Dataset.from_tensor_slices((x, x[:, 0])).batch(8)
 
 
-def slow_step(seconds=0.04):
+def slow_step(seconds=0.2):
     """A training step that needs ``seconds`` (a large model)."""
     fast = keras_step()
 
