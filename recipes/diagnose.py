@@ -1203,10 +1203,10 @@ def _finding(stages, cuts, costs, per_output, m, gil, options):
         stall = cuts[stage.index]["first_s"] - cuts[stage.index - 1]["first_s"]
         if stage.name == "shuffle" and stall >= STALL_S:
             buffer = stage.settings["buffer_size"]
-            new = max(1, int(buffer * 0.2 / stall))
+            new = min(buffer - 1, max(16, int(buffer * 0.2 / stall)))  # fills in about 0.2 s
             return ("shuffle-buffer", stage.index,
                     f"its buffer of {buffer:,} elements takes {stall:.1f} s to fill before the first element, "
-                    "at the start of every pass over the data",
+                    "and again at each pass when the data is repeated after the shuffle",
                     f".shuffle({new}) (or shuffle file names or indices before the expensive stages and keep "
                     "a small buffer after them)", ("stall", stall, buffer / new),
                     {"change": {stage.index: {"buffer_size": new}}})
@@ -1357,8 +1357,12 @@ def diagnose_pipeline(dataset, budget_s=20.0, step=None, try_change=True, progre
     generator_diagnosis = None
     if kind == "generator" and copy["generator"] is not None:
         say("the generator itself")
-        generator_diagnosis = diagnose(copy["generator"], budget_s=0.3 * budget_s, try_recipe=False,
-                                       progress=False)
+        try:
+            generator_diagnosis = diagnose(copy["generator"], budget_s=max(3.0, 0.3 * budget_s),
+                                           try_recipe=False, progress=False)
+        except DiagnoseError as error:
+            also.append(f"diagnose could not measure the generator on its own: {error}")
+    if generator_diagnosis is not None:
         g = generator_diagnosis.predicted_speedup
         c = costs[bottleneck]
         predicted = t_n / (t_n - c + c / g)
@@ -1552,7 +1556,7 @@ class ExamplePipelines:
         """shuffle-buffer at stage 2: a buffer of 400 made elements before the first one."""
         tf = _tf()
         return (tf.data.Dataset.range(10**9).map(_tf_work, num_parallel_calls=tf.data.AUTOTUNE)
-                .shuffle(400).batch(8).prefetch(tf.data.AUTOTUNE))
+                .shuffle(400).batch(8))
 
     @staticmethod
     def no_prefetch():

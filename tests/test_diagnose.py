@@ -36,6 +36,7 @@ from recipes.diagnose import (
     diagnose,
     diagnose_pipeline,
     load_function,
+    main,
     pipeline_stages,
 )
 from tests.pages import ROOT
@@ -573,10 +574,14 @@ def test_copied_file_diagnoses_a_pipeline_without_tensorflow_notices(tmp_path):
     data = json.loads((tmp_path / "d.json").read_text(encoding="utf-8"))
     assert data["pipeline"] == "my_pipeline:make" and [r["stage"] for r in data["stages"]] == [
         "range", "map(<lambda>)", "batch(4)"]
-    proc = subprocess.run([sys.executable, "diagnose.py", "--pipeline", "my_pipeline:missing"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, env=env)
-    assert (proc.returncode, proc.stdout) == (2, "")
-    assert proc.stderr == "diagnose: error: module 'my_pipeline' has no attribute 'missing'\n"
+
+
+def test_command_errors_for_a_pipeline_name(capsys):
+    assert main(["--pipeline", "json:no_such_function"]) == 2
+    assert main(["--pipeline", "json:dumps", "--args", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == ("diagnose: error: module 'json' has no attribute 'no_such_function'\n"
+                                 "diagnose: error: json:dumps gave str, not a tf.data.Dataset\n")
 
 
 def test_tf_cpp_min_log_level_does_not_hide_the_onednn_notice():
