@@ -1,5 +1,9 @@
 """tf.data service: real dispatcher and worker processes on loopback, bounded in time."""
 
+import re
+import socket
+import subprocess
+import sys
 import textwrap
 from collections import Counter
 
@@ -13,9 +17,11 @@ from recipes.service import (
     local_cluster,
     portable_pipeline,
     shard_files,
+    _read_line,
+    stop,
     with_client_side_python,
 )
-from tests.pages import ROOT, run_python
+from tests.pages import ROOT, clean_env, run_python
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -96,27 +102,99 @@ def test_registry_message_is_pyfunc_0_in_a_fresh_client():
 
 
 def test_killing_a_worker_mid_epoch_loses_its_splits_duplicates_nothing_and_does_not_end():
-    # In a fresh process: the reading thread may never finish, so the process
-    # reports and exits with os._exit, and the cluster is stopped first.
+    # In a fresh process: read() leaves a thread stuck in TensorFlow behind.
     code = textwrap.dedent("""
-        import os
         from collections import Counter
         from recipes.service import kill_worker_mid_epoch, local_cluster, shard_files
         with shard_files(20, 20) as paths, local_cluster(2) as (address, workers):
-            rows, finished = kill_worker_mid_epoch(paths, address, workers[0], rows_before_kill=60, wait_s=10)
+            rows, outcome = kill_worker_mid_epoch(paths, address, workers[0], rows_before_kill=60, timeout_s=8)
         counts = Counter(rows)
-        files = {f: sum(1 for r in counts if r // 100 == f) for f in range(20)}
-        complete = sum(1 for n in files.values() if n == 20)
-        print(max(counts.values()), len(rows) < 400, complete >= 10, finished, flush=True)
-        os._exit(0)
+        print(max(counts.values()), 60 <= len(rows) < 400, outcome, flush=True)
     """)
     before = {p.pid for p in server_processes()}  # e.g. the module's own cluster
     proc = run_python(["-c", code], cwd=ROOT, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    # no duplicates; some rows lost; the other files complete; the epoch did not end
-    assert proc.stdout == "1 True True False\n"
+    # no duplicates; some rows lost; the epoch did not end: read() raised ServiceTimeout
+    assert proc.stdout == "1 True timeout\n"
     leftover = [p for p in server_processes() if p.pid not in before]
     assert psutil.wait_procs(leftover, timeout=30)[1] == [], "the killed test's servers outlived it"
+
+
+def test_read_raises_a_clear_error_for_a_stale_worker_and_worker_timeout_ms_does_not_help():
+    # A worker stopped while idle; the dispatcher's worker_timeout_ms (1 s) has long passed.
+    code = textwrap.dedent("""
+        import time
+        from recipes.service import (ServiceTimeout, distributed, local_cluster, portable_pipeline, read,
+                                     shard_files, stop)
+        with shard_files(10, 20) as paths, local_cluster(2, worker_timeout_ms=1000) as (address, workers):
+            stop(workers[0])
+            time.sleep(3)
+            rows = []
+            try:
+                for row in read(distributed(portable_pipeline(paths), address), address, timeout_s=8):
+                    rows.append(int(row[0]))
+            except ServiceTimeout as error:
+                print(len(rows), len(set(rows)))
+                print(str(error).replace(address, "ADDRESS"))
+    """)
+    proc = run_python(["-c", code], cwd=ROOT, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    count, message = proc.stdout.splitlines()
+    assert count == "200 200"  # every row once, from the live worker; then the wait for the dead one
+    assert message == (
+        "no element from the tf.data service within 8 s (dispatcher ADDRESS, this iteration's job "
+        "(pass job_name= to name it), 200 elements received). The dispatcher ADDRESS accepts connections, "
+        "so the likely cause is a worker it still lists but that is gone: the dispatcher never drops a "
+        "worker, and every job waits for each one it lists. Fix: restart that worker with the same "
+        "--worker-host (or --host) and --port, or restart the dispatcher (with an empty or no --work-dir) "
+        "and then the workers; a worker that registered as localhost on another machine causes the same wait.")
+
+
+def test_read_names_an_unreachable_dispatcher():
+    with socket.socket() as s:  # a free port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    code = textwrap.dedent(f"""
+        import tensorflow as tf
+        from recipes.service import ServiceTimeout, distributed, read
+        try:
+            list(read(distributed(tf.data.Dataset.range(3), "{address}", job_name="nightly", timeout_s=5),
+                      "{address}", 5))
+        except ServiceTimeout as error:
+            print(error)
+    """)
+    proc = run_python(["-c", code], cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == (
+        f"no element from the tf.data service within 5 s (dispatcher {address}, job 'nightly', 0 elements "
+        f"received). The dispatcher {address} cannot be reached (Connection refused); check that the "
+        "dispatcher runs and that this machine can reach that host and port.\n")
+
+
+def test_cli_prints_only_its_line_and_a_worker_without_dispatcher_says_so():
+    proc = run_python(["-m", "recipes.service", "worker", "--dispatcher", "127.0.0.1:1", "--timeout-s", "3"],
+                      cwd=ROOT, timeout=240)
+    assert proc.returncode == 1
+    assert proc.stdout == ("error worker cannot reach its dispatcher within 3 s: 127.0.0.1:1 cannot be reached "
+                           "(Connection refused); check that the dispatcher runs and that this machine can reach "
+                           "that host and port\n")
+    assert proc.stderr == ""  # no oneDNN or absl start-up notices
+
+
+def test_dispatcher_ready_line_says_how_to_get_a_usable_address():
+    for extra, expected in [([], r"ready localhost:\d+ \(this machine only: pass --host for other machines\)"),
+                            (["--host", "10.1.2.3"], r"ready 10\.1\.2\.3:\d+")]:
+        proc = subprocess.Popen([sys.executable, "-m", "recipes.service", "dispatcher", *extra], cwd=ROOT,
+                                env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            line = _read_line(proc, 120)
+        finally:
+            stop(proc)
+            err = proc.stderr.read()
+            proc.stderr.close()
+        assert re.fullmatch(expected, line), line
+        assert err == ""  # no start-up notices
 
 
 def test_bad_arguments():
@@ -172,3 +250,27 @@ def test_a_worker_in_the_client_process_runs_a_generator_pipeline():
     finally:
         worker._stop()
         dispatcher._stop()
+
+
+def test_the_profiler_answers_on_the_dispatcher_and_worker_ports(cluster):
+    # The dispatcher's gRPC server also serves TensorFlow's profiler service:
+    # its Monitor method answers "unimplemented." (the profiler service's own
+    # reply), where a gRPC server without that service answers "Method not found!".
+    from concurrent import futures
+
+    import grpc
+
+    _, address, workers = cluster
+    ports = {int(address.rsplit(":", 1)[1])} | {c.laddr.port for w in workers for c in _listening(w)}
+    assert len(ports) == 3  # the dispatcher's and each worker's one port
+    for port in ports:
+        with pytest.raises(RuntimeError, match=r"^UNIMPLEMENTED: unimplemented\.$"):
+            tf.profiler.experimental.client.monitor(f"grpc://127.0.0.1:{port}", 100, 1)
+    bare = grpc.server(futures.ThreadPoolExecutor(1))
+    bare_port = bare.add_insecure_port("127.0.0.1:0")
+    bare.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"^UNIMPLEMENTED: Method not found!$"):
+            tf.profiler.experimental.client.monitor(f"grpc://127.0.0.1:{bare_port}", 100, 1)
+    finally:
+        bare.stop(0)

@@ -1,0 +1,225 @@
+"""tf.data service across simulated hosts: faults with exact counts (recipes/service.py).
+
+Each host is a Linux network namespace that ``tests/service_hosts.py`` creates
+and removes; the servers run with the recipe's own command line
+(``python -m recipes.service ...``) exactly as docs/recipes/service.md shows it.
+The whole scenario runs once (one dispatcher host, two worker hosts, a client,
+an outsider on the job's network and a stranger on another network), every
+namespace and process is removed before the tests look at its results, and
+each test checks one fault. 10 files of 20 rows: 200 rows per epoch.
+"""
+
+import os
+import signal
+import tempfile
+import time
+from collections import Counter
+
+import psutil
+import pytest
+
+from tests import service_hosts
+from tests.service_hosts import Client, hosts, namespaces_left
+
+pytestmark = [pytest.mark.timeout(1200)]
+if service_hosts.unavailable():
+    pytestmark.append(pytest.mark.skip(reason=service_hosts.unavailable()))
+
+ALL = Counter(100 * f + r for f in range(10) for r in range(20))
+LAYOUT = {"dispatcher": 0, "w1": 0, "w2": 0, "w3": 0, "client": 0, "outsider": 0, "stranger": 1}
+STALL_S = 6.0  # the client's read timeout where an epoch is expected to stall
+
+
+def _shm():
+    return set(os.listdir("/dev/shm"))
+
+
+def run_scenario(log_dir):
+    r = {"shm_before": _shm(), "timings": {}}
+    with hosts(LAYOUT, log_dir) as h, tempfile.TemporaryDirectory(prefix="genpipe-service-journal-") as journal:
+        a = h.address
+        disp = f"{a('dispatcher')}:5050"
+
+        def dispatcher(*extra):
+            proc, line = h.server("dispatcher", ["dispatcher", "--port", "5050", "--host", a("dispatcher"), *extra])
+            assert line == f"ready {disp}", line
+            return proc
+
+        def worker(host, *extra):
+            return h.server(host, ["worker", "--dispatcher", disp, *extra])
+
+        d = dispatcher()
+        w1, r["w1_line"] = worker("w1", "--port", "5051", "--worker-host", a("w1"))
+        w2, r["w2_line"] = worker("w2", "--port", "5051", "--worker-host", a("w2"))
+        client = Client(h, "client", disp)
+        r["happy"] = client.epoch()
+        r["happy_parallel"] = client.epoch("parallel_epochs")
+
+        # A worker killed mid-epoch, then later epochs.
+        r["kill_mid_epoch"] = client.epoch(timeout_s=STALL_S, pause_at=50,
+                                           while_paused=lambda: os.killpg(w2.pid, signal.SIGKILL))
+        r["after_kill"] = client.epoch(timeout_s=STALL_S)
+        r["after_kill_parallel"] = client.epoch("parallel_epochs", timeout_s=STALL_S)
+        # A replacement on a new port does not heal; one on the same host:port does.
+        w2b, r["new_port_line"] = worker("w2", "--worker-host", a("w2"))
+        r["new_port"] = client.epoch(timeout_s=STALL_S)
+        start = time.monotonic()
+        w2c, r["same_port_line"] = worker("w2", "--port", "5051", "--worker-host", a("w2"))
+        r["same_port"] = client.epoch(timeout_s=90)
+        r["timings"]["same_port_recovery_s"] = round(time.monotonic() - start, 1)
+
+        # Worker stopped while idle (SIGTERM): the same stale entry.
+        os.killpg(w2b.pid, signal.SIGTERM)
+        w2b.wait(60)
+        r["stopped_idle"] = client.epoch(timeout_s=STALL_S)
+
+        # Dispatcher killed mid-epoch, no --work-dir: restart clears every stale entry.
+        def restart_dispatcher(*extra):
+            os.killpg(d.pid, signal.SIGKILL)
+            d.wait(60)
+            return dispatcher(*extra)
+
+        holder = {}
+        r["dispatcher_no_workdir"] = client.epoch(
+            timeout_s=STALL_S, pause_at=50, while_paused=lambda: holder.setdefault("d", restart_dispatcher()))
+        d = holder["d"]
+        start = time.monotonic()
+        r["after_dispatcher_restart"] = client.epoch(timeout_s=180)
+        r["timings"]["dispatcher_restart_recovery_s"] = round(time.monotonic() - start, 1)
+        r["parallel_after_dispatcher_restart"] = client.epoch("parallel_epochs", timeout_s=180)
+
+        # Dispatcher with --work-dir, killed mid-epoch and restarted on the same folder.
+        os.killpg(d.pid, signal.SIGTERM)
+        d.wait(60)
+        d = dispatcher("--work-dir", journal)
+        r["workdir_first"] = client.epoch(timeout_s=180)
+        holder.clear()
+        r["dispatcher_workdir"] = client.epoch(
+            timeout_s=180, pause_at=50,
+            while_paused=lambda: holder.setdefault("d", restart_dispatcher("--work-dir", journal)))
+        d = holder["d"]
+
+        # A stranger on another network cannot register (the recommended deployment).
+        stranger, r["stranger_line"] = h.server("stranger", ["worker", "--dispatcher", disp, "--timeout-s", "5"])
+        r["stranger_exit"] = stranger.wait(60)
+        r["after_stranger"] = client.epoch()
+
+        # An outsider on the job's network registers without credentials, then dies.
+        outsider, r["outsider_line"] = worker("outsider", "--worker-host", a("outsider"))
+        os.killpg(outsider.pid, signal.SIGKILL)
+        r["after_outsider"] = client.epoch(timeout_s=STALL_S)
+
+        # A restart on the journal keeps the outsider's stale entry; a fresh dispatcher drops it.
+        d = restart_dispatcher("--work-dir", journal)
+        r["after_workdir_restart"] = client.epoch(timeout_s=STALL_S)
+        d = restart_dispatcher()
+        r["after_fresh_restart"] = client.epoch(timeout_s=180)
+
+        # A worker on another host without --worker-host registers as localhost.
+        w3, r["w3_line"] = worker("w3")
+        r["no_worker_host"] = client.epoch(timeout_s=STALL_S)
+        r["namespaces_inside"] = namespaces_left()
+        r["pids"] = [p.pid for p in h.procs]
+    r["namespaces_after"] = namespaces_left()
+    r["alive_after"] = [pid for pid in r["pids"] if psutil.pid_exists(pid)
+                        and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    r["shm_after"] = _shm()
+    return r
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    r = run_scenario(tmp_path_factory.mktemp("service-hosts"))
+    print({k: v for k, v in r.items() if not k.startswith("shm")})  # shown when a test fails
+    return r
+
+
+def counts(result):
+    return Counter(result["rows"])
+
+
+def test_happy_path_across_hosts(scenario):
+    assert scenario["w1_line"] == "ready 10.201.0.11:5051"
+    assert counts(scenario["happy"]) == ALL and scenario["happy"]["outcome"] == "ended"
+    assert counts(scenario["happy_parallel"]) == Counter({k: 2 for k in ALL})
+
+
+def test_worker_killed_mid_epoch_loses_its_splits_and_the_epoch_stalls(scenario):
+    got = counts(scenario["kill_mid_epoch"])
+    assert max(got.values()) == 1 and set(got) <= set(ALL)  # nothing twice, nothing invented
+    # the killed worker's splits in flight are lost, unless their rows had already reached the client
+    assert 50 <= len(got) <= 200
+    assert scenario["kill_mid_epoch"]["outcome"] == "timeout"
+
+
+def test_every_later_epoch_delivers_all_rows_then_stalls(scenario):
+    assert counts(scenario["after_kill"]) == ALL and scenario["after_kill"]["outcome"] == "timeout"
+    assert "accepts connections, so the likely cause is a worker it still lists" in scenario["after_kill"]["error"]
+    # parallel_epochs: the one live worker's copy, then the wait for the dead one
+    assert counts(scenario["after_kill_parallel"]) == ALL
+    assert scenario["after_kill_parallel"]["outcome"] == "timeout"
+
+
+def test_a_replacement_on_a_new_port_does_not_heal(scenario):
+    assert scenario["new_port_line"].startswith("ready 10.201.0.12:")
+    assert counts(scenario["new_port"]) == ALL and scenario["new_port"]["outcome"] == "timeout"
+
+
+def test_a_replacement_on_the_same_host_and_port_heals(scenario):
+    assert scenario["same_port_line"] == "ready 10.201.0.12:5051"
+    assert counts(scenario["same_port"]) == ALL and scenario["same_port"]["outcome"] == "ended"
+
+
+def test_a_worker_stopped_while_idle_stalls_the_next_epoch(scenario):
+    assert counts(scenario["stopped_idle"]) == ALL and scenario["stopped_idle"]["outcome"] == "timeout"
+
+
+def test_dispatcher_killed_without_work_dir(scenario):
+    broken = scenario["dispatcher_no_workdir"]
+    assert broken["outcome"] in {"error", "timeout"} and max(counts(broken).values()) == 1
+    assert len(broken["rows"]) < 200
+    # after the restart the stale entries are gone and the workers registered again
+    assert counts(scenario["after_dispatcher_restart"]) == ALL
+    assert scenario["after_dispatcher_restart"]["outcome"] == "ended"
+    # parallel_epochs counts only the workers registered when its job starts: one copy or two
+    parallel = counts(scenario["parallel_after_dispatcher_restart"])
+    assert set(parallel) == set(ALL) and set(parallel.values()) in ({1}, {2})
+
+
+def test_dispatcher_killed_with_work_dir_loses_nothing(scenario):
+    assert counts(scenario["workdir_first"]) == ALL
+    assert counts(scenario["dispatcher_workdir"]) == ALL
+    assert scenario["dispatcher_workdir"]["outcome"] == "ended"
+
+
+def test_an_outsider_registers_a_worker_and_stalls_the_job(scenario):
+    assert scenario["outsider_line"] == "ready 10.201.0.15:" + scenario["outsider_line"].rsplit(":", 1)[1]
+    assert counts(scenario["after_outsider"]) == ALL and scenario["after_outsider"]["outcome"] == "timeout"
+
+
+def test_the_journal_keeps_a_stale_worker_and_a_fresh_dispatcher_drops_it(scenario):
+    assert scenario["after_workdir_restart"]["outcome"] == "timeout"
+    assert counts(scenario["after_fresh_restart"]) == ALL
+    assert scenario["after_fresh_restart"]["outcome"] == "ended"
+
+
+def test_a_host_off_the_job_network_cannot_register(scenario):
+    assert scenario["stranger_line"].startswith(
+        "error worker cannot reach its dispatcher within 5 s: 10.201.0.10:5050 cannot be reached (")
+    assert scenario["stranger_exit"] == 1
+    assert counts(scenario["after_stranger"]) == ALL and scenario["after_stranger"]["outcome"] == "ended"
+
+
+def test_a_worker_without_worker_host_on_another_host(scenario):
+    assert scenario["w3_line"].startswith("ready localhost:")
+    assert scenario["w3_line"].endswith("(this machine only: pass --host for other machines)")
+    got = counts(scenario["no_worker_host"])  # what the other workers made; its own never arrives
+    assert max(got.values()) == 1
+    assert scenario["no_worker_host"]["outcome"] == "timeout"
+
+
+def test_nothing_is_left_behind(scenario):
+    assert len(scenario["namespaces_inside"]) == len(LAYOUT) + 1
+    assert scenario["namespaces_after"] == []
+    assert scenario["alive_after"] == []
+    assert scenario["shm_after"] <= scenario["shm_before"]
