@@ -60,7 +60,7 @@ def execute(notebook: Path, target: Path) -> None:
         finally:
             if kernel.has_kernel:
                 kernel.shutdown_kernel(now=True)
-    partial = target.with_suffix(".partial")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")  # builds may run side by side
     partial.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, partial)
     partial.replace(target)
@@ -75,7 +75,8 @@ def executed_copy(notebook: Path, src_uri: str) -> Path:
     if not target.exists():
         log.info("Executing %s (no executed copy of this version of it and of recipes/)", src_uri)
         for stale in CACHE.glob(f"{notebook.stem}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            if stale.name != f"{notebook.stem}-{key}":  # another build may be writing this one
+                shutil.rmtree(stale, ignore_errors=True)
         execute(notebook, target)
     return target
 
