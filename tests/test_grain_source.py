@@ -346,3 +346,14 @@ def test_grain_checkpoints_its_own_position_but_not_behind_from_generator(tmp_pa
     with pytest.raises(tf.errors.FailedPreconditionError, match="PyFunc is stateful"):
         tf.train.Checkpoint(it=iterator).save(str(tmp_path / "ckpt"))
     del iterator
+
+
+def test_a_killed_worker_fails_the_iteration_with_a_clear_error():
+    iterator = iter(grain_dataset(range(100_000), parse_record, INT, worker_count=2))
+    assert int(next(iterator)) == 0
+    victim = worker_processes()[0]
+    victim.kill()
+    with pytest.raises(tf.errors.UnknownError, match="Worker process was terminated unexpectedly with exit code -9"):
+        for _ in iterator:
+            pass
+    del iterator
