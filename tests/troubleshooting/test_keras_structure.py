@@ -68,6 +68,13 @@ def test_a_tuple_for_a_dict_model_is_paired_by_position_or_refused():
         "Expected: {'numbers': 'numbers', 'extra': 'extra'}")
 
 
+def test_a_model_built_on_a_list_of_one_input_takes_a_plain_tensor_without_a_warning():
+    features = keras.Input((2,), name="features")
+    model = keras.Model([features], keras.layers.Dense(1)(features))
+    messages = t.caught_warnings(lambda: model.predict_on_batch(np.zeros((1, 2), np.float32)))
+    assert [m for m in messages if "structure of `inputs`" in m] == []
+
+
 def test_a_sequential_model_fed_a_dict_raises_the_same_sentence():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
