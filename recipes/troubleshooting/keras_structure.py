@@ -199,6 +199,32 @@ def sample_weight_in_the_elements_fixed():
 # --8<-- [end:sample_weight_fixed]
 
 
+# --8<-- [start:four_items_broken]
+FOUR_ITEMS_SPEC = (FEATURES, tf.TensorSpec((3,), tf.float32), tf.TensorSpec((), tf.float32),
+                   tf.TensorSpec((), tf.float32))
+
+
+def _four_items_per_element_broken():
+    """Yields (numbers, tags, label, weight) for a model with two inputs."""
+    data = _dataset(lambda r: (r[0], np.full(3, r[1], np.float32), r[1], np.float32(1)), FOUR_ITEMS_SPEC)
+    two_input_model().fit(data, epochs=1, shuffle=False, verbose=0)
+# --8<-- [end:four_items_broken]
+
+
+# --8<-- [start:four_items_fixed]
+NESTED_SPEC = ({"numbers": FEATURES, "tags": tf.TensorSpec((3,), tf.float32)},
+               tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32))
+
+
+def inputs_label_weight_fixed():
+    """Three items: the inputs (one dict), the label, the weight."""
+    data = _dataset(lambda r: ({"numbers": r[0], "tags": np.full(3, r[1], np.float32)}, r[1], np.float32(1)),
+                    NESTED_SPEC)
+    history = two_input_model().fit(data, epochs=1, shuffle=False, verbose=0)
+    return len(data.element_spec), len(history.history["loss"])
+# --8<-- [end:four_items_fixed]
+
+
 def keras_message(error):
     """The line a user searches for: ``Type: message``.
 
@@ -222,12 +248,14 @@ def main():
     print("tuple_for_a_dict_model_broken:", [m.splitlines()[0] for m in _tuple_for_a_dict_model_broken()])
     print("dict_for_a_dict_model_fixed:", dict_for_a_dict_model_fixed())
     for broken in (_labels_keyed_by_other_names_broken, _one_metric_list_for_two_outputs_broken,
-                   _class_weight_with_two_outputs_broken, _sample_weight_argument_broken):
+                   _class_weight_with_two_outputs_broken, _sample_weight_argument_broken,
+                   _four_items_per_element_broken):
         _report(broken)
     print("labels_keyed_by_output_names_fixed:", labels_keyed_by_output_names_fixed())
     print("metrics_per_output_fixed:", metrics_per_output_fixed())
     print("class_weights_as_sample_weights_fixed:", class_weights_as_sample_weights_fixed())
     print("sample_weight_in_the_elements_fixed:", sample_weight_in_the_elements_fixed())
+    print("inputs_label_weight_fixed:", inputs_label_weight_fixed())
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ RAISED = [  # (reproduction, what it raises, the entry that quotes its message)
     (t._one_metric_list_for_two_outputs_broken, ValueError, "tuple-arity-mismatch-invalid-metrics"),
     (t._class_weight_with_two_outputs_broken, ValueError, "class-weight-is-only-supported-for-models-with-a-single-output"),
     (t._sample_weight_argument_broken, ValueError, "sample-weights-should-not-be-passed"),
+    (t._four_items_per_element_broken, ValueError, "data-is-expected-to-be-in-format-x-y-sample-weight"),
 ]
 WARNED = [(t._tuple_for_a_dict_model_broken, "the-structure-of-inputs-doesnt-match-the-expected-structure")]
 
@@ -47,6 +48,7 @@ def test_fixes():
     assert t.metrics_per_output_fixed() == ["kind_accuracy", "kind_loss", "loss", "price_loss"]
     assert t.class_weights_as_sample_weights_fixed() == ([0, 1, 2, 0], [1.0, 2.0, 4.0, 1.0], 1)
     assert t.sample_weight_in_the_elements_fixed() == 1
+    assert t.inputs_label_weight_fixed() == (3, 1)
 
 
 def _probe(keys):
