@@ -27,9 +27,13 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def server_processes():
+    """This test process's server processes (other test processes may run servers of their own)."""
     out = []
-    for p in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(p.info["cmdline"] or [])
+    for p in psutil.Process().children(recursive=True):
+        try:
+            cmd = " ".join(p.cmdline())
+        except psutil.NoSuchProcess:
+            continue
         if "service.py" in cmd and (" dispatcher" in cmd or " worker" in cmd):
             out.append(p)
     return out
