@@ -105,7 +105,7 @@ def test_registry_message_is_pyfunc_0_in_a_fresh_client():
     assert proc.stdout == "ValueError: Could not find callback with key=pyfunc_0 in the registry.\n"
 
 
-def test_killing_a_worker_mid_epoch_loses_its_splits_duplicates_nothing_and_does_not_end():
+def test_killing_a_worker_mid_epoch_duplicates_nothing_and_does_not_end():
     # In a fresh process: read() leaves a thread stuck in TensorFlow behind.
     code = textwrap.dedent("""
         from collections import Counter
@@ -113,12 +113,13 @@ def test_killing_a_worker_mid_epoch_loses_its_splits_duplicates_nothing_and_does
         with shard_files(20, 20) as paths, local_cluster(2) as (address, workers):
             rows, outcome = kill_worker_mid_epoch(paths, address, workers[0], rows_before_kill=60, timeout_s=8)
         counts = Counter(rows)
-        print(max(counts.values()), 60 <= len(rows) < 400, outcome, flush=True)
+        print(max(counts.values()), 60 <= len(rows) <= 400, outcome, flush=True)
     """)
     before = {p.pid for p in server_processes()}  # e.g. the module's own cluster
     proc = run_python(["-c", code], cwd=ROOT, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    # no duplicates; some rows lost; the epoch did not end: read() raised ServiceTimeout
+    # no duplicates; the rows of its splits in flight are lost unless they had
+    # already reached the client; the epoch did not end: read() raised ServiceTimeout
     assert proc.stdout == "1 True timeout\n"
     leftover = [p for p in server_processes() if p.pid not in before]
     assert psutil.wait_procs(leftover, timeout=30)[1] == [], "the killed test's servers outlived it"
