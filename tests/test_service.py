@@ -279,3 +279,12 @@ def test_the_profiler_answers_on_the_dispatcher_and_worker_ports(cluster):
             tf.profiler.experimental.client.monitor(f"grpc://127.0.0.1:{bare_port}", 100, 1)
     finally:
         bare.stop(0)
+
+
+def test_plain_grpc_is_the_only_protocol():
+    # No secure (or local-only) credentials are registered in the pip build.
+    service = tf.data.experimental.service
+    with pytest.raises(RuntimeError, match=re.escape(
+            "No credentials factory has been registered for protocol grpc+local. "
+            "The available types are: [ grpc ]")):
+        service.DispatchServer(service.DispatcherConfig(protocol="grpc+local"))

@@ -172,7 +172,7 @@ def test_a_worker_stopped_while_idle_stalls_the_next_epoch(scenario):
 def test_dispatcher_killed_without_work_dir(scenario):
     broken = scenario["dispatcher_no_workdir"]
     assert broken["outcome"] in {"error", "timeout"} and max(counts(broken).values()) == 1
-    assert len(broken["rows"]) < 200
+    assert len(broken["rows"]) <= 200
     # after the restart the stale entries are gone and the workers registered again
     assert counts(scenario["after_dispatcher_restart"]) == ALL
     assert scenario["after_dispatcher_restart"]["outcome"] == "ended"
