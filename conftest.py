@@ -9,6 +9,7 @@ nothing. Give the blocks the ``__name__`` a reader's script or interpreter has.
 
 import builtins
 
+import pytest
 import pytest_codeblocks.plugin
 
 
@@ -27,7 +28,13 @@ pytest_codeblocks.plugin.exec = _exec_as_main
 SITE_FIXTURES = {"built_site", "served_site", "browser"}
 
 
+MULTIHOST = "tests/test_service_multihost.py"
+
+
 def pytest_addoption(parser):
+    parser.addoption("--multihost", action="store_true",
+                     help="also run the tf.data service across simulated hosts (network namespaces; "
+                          "needs root and `ip`; about 10 minutes)")
     parser.addoption("--recipe", action="append", default=[], metavar="recipes/NAME.py",
                      help="keep only the tests of this recipe module: its tests, its page's blocks, "
                           "its standalone run and its page contracts")
@@ -36,7 +43,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     for name, what in [("site", "needs the built site or a browser"),
                        ("pages", "runs a page's code blocks or a recipe module copied alone"),
-                       ("bench", "runs the benchmark command")]:
+                       ("bench", "runs the benchmark command"),
+                       ("multihost", "runs servers across network namespaces (opt-in: --multihost)")]:
         config.addinivalue_line("markers", f"{name}: {what}")
 
 
@@ -59,6 +67,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker("pages")
         if item.nodeid.startswith("tests/test_bench.py"):
             item.add_marker("bench")
+        if item.nodeid.startswith(MULTIHOST):
+            item.add_marker("multihost")
+            if not config.getoption("--multihost"):
+                item.add_marker(pytest.mark.skip(
+                    reason="the multi-host fault scenario runs with --multihost "
+                           "(python3 tasks.py test --multihost tests/test_service_multihost.py)"))
     recipes = config.getoption("--recipe")
     if not recipes:
         return
