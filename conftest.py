@@ -88,3 +88,22 @@ def pytest_collection_modifyitems(config, items):
         (keep if path in wanted_files or contract else drop).append(item)
     config.hook.pytest_deselected(items=drop)
     items[:] = keep
+
+
+def pytest_runtest_teardown(item):
+    """Undo the process-wide TensorFlow settings a test or a page block may make.
+
+    Under pytest-xdist any test may follow any other in a worker. A recipe that
+    calls ``keras.utils.set_random_seed(0)`` (or ``tf.random.set_seed``) changes
+    what every later op-seeded shuffle or sampler gives, and a page block that
+    calls ``enable_op_determinism()`` makes every later pipeline deterministic.
+    Each test starts from TensorFlow's defaults, as in a fresh interpreter.
+    """
+    import sys
+
+    if "tensorflow" in sys.modules:
+        from tensorflow.python.framework import config
+
+        sys.modules["tensorflow"].random.set_seed(None)
+        if config.is_op_determinism_enabled():
+            config.disable_op_determinism()

@@ -145,8 +145,9 @@ def main():
     print("train/validation sizes:", len(first), len(val_ids))
     print("overlap:", len(set(first) & set(val_ids)), "| same validation every pass:", ids(validation) == val_ids)
     print("epochs differ in order, not in content:", first != second, sorted(first) == sorted(second))
-    print("generator yields for 100 records, both sides once: two filters %d, split at the source %d"
-          % (generator_yields(100, at_source=False)[0], generator_yields(100, at_source=True)[0]))
+    two_filters, at_source = generator_yields(100, at_source=False)[0], generator_yields(100, at_source=True)[0]
+    print("generator yields for 100 records, both sides once:",
+          f"two filters {two_filters}, split at the source {at_source}")
     for buffer_size in (1, 32, 100):
         read = reads_before_first_element(100, buffer_size)
         print(f"buffer {buffer_size:>3}: reads at least the buffer first {read >= buffer_size},",

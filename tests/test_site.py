@@ -201,8 +201,8 @@ def test_searching_an_error_message_finds_its_entry(search_box, query, anchor):
 
 # What TensorFlow's and absl's start-up logging prints (not the words themselves:
 # a recipe's comment may well mention oneDNN).
-LOG_LINE = re.compile(r"All log messages before absl::InitializeLog\(\) is called|oneDNN custom operations are on|cuInit|Unable to register cu"
-                      r"|^[IWEF]\d{4} \d\d:\d\d:\d\d", re.M)
+LOG_LINE = re.compile(r"All log messages before absl::InitializeLog\(\) is called|oneDNN custom operations are on"
+                      r"|failed call to cuInit|Unable to register cuDNN|^[IWEF]\d{4} \d\d:\d\d:\d\d", re.M)
 
 
 def _text(html_path):

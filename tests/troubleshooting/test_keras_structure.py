@@ -14,7 +14,8 @@ QUOTED = quoted(PAGE)
 RAISED = [  # (reproduction, what it raises, the entry that quotes its message)
     (t._labels_keyed_by_other_names_broken, TypeError, "expected-float32-but-got-of-type-str"),
     (t._one_metric_list_for_two_outputs_broken, ValueError, "tuple-arity-mismatch-invalid-metrics"),
-    (t._class_weight_with_two_outputs_broken, ValueError, "class-weight-is-only-supported-for-models-with-a-single-output"),
+    (t._class_weight_with_two_outputs_broken, ValueError,
+     "class-weight-is-only-supported-for-models-with-a-single-output"),
     (t._sample_weight_argument_broken, ValueError, "sample-weights-should-not-be-passed"),
     (t._four_items_per_element_broken, ValueError, "data-is-expected-to-be-in-format-x-y-sample-weight"),
 ]

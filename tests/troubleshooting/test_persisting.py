@@ -51,7 +51,8 @@ def test_parse_tensor_checks_the_written_dtype():
     assert t.last_line(info.value) == QUOTED["type-mismatch-between-parsed-tensor-and-dtype"]
     with pytest.raises(tf.errors.InvalidArgumentError) as info:
         tf.io.parse_tensor(tf.io.serialize_tensor(tf.constant([1], tf.int64)), tf.int32)
-    assert t.last_line(info.value) == "InvalidArgumentError: Type mismatch between parsed tensor (int64) and dtype (int32)"
+    assert t.last_line(info.value) == (
+        "InvalidArgumentError: Type mismatch between parsed tensor (int64) and dtype (int32)")
     assert t.parse_with_the_written_dtype_fixed() == ("float32", [0.0, 0.5])
 
 

@@ -16,7 +16,8 @@ BROKEN = [  # (reproduction, what it raises, the entry that quotes its message)
      "pyfunc-returns-2-values-but-expects-to-see-1-values"),
     (t._lists_for_a_ragged_spec_broken, tf.errors.InvalidArgumentError,
      "yielded-an-element-of-tensorspec-where-raggedtensorspec-was-expected"),
-    (t._one_padded_shape_for_a_dict_broken, TypeError, "if-shallow-structure-is-a-sequence-input-must-also-be-a-sequence"),
+    (t._one_padded_shape_for_a_dict_broken, TypeError,
+     "if-shallow-structure-is-a-sequence-input-must-also-be-a-sequence"),
     (t._python_int_padding_value_broken, TypeError, "invalid-padding-values-type-does-not-match"),
 ]
 
