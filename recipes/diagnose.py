@@ -772,7 +772,8 @@ def _too_slow(name, elements, seconds, budget_s):
 # --8<-- [start:stages]
 PYTHON_OPS = {"EagerPyFunc", "PyFunc", "PyFuncStateless"}
 LOOP_OPS = {"While", "StatelessWhile"}
-WAITING_CORES = 0.15  # a serial stage whose pipeline keeps less CPU busy than this waits
+WAITING_CORES = 0.15  # a stage whose pipeline keeps less CPU busy than this waits, however busy the machine
+WAITING_SHARE = 0.5  # ... or less than this share of the CPU that was free (a computing stage fills it)
 STALL_S = 0.5  # a first element later than this after its input's is a stall
 NAMES = {  # class of a transformation's dataset in TF 2.21 -> the method that made it
     "_MapDataset": "map", "_ParallelMapDataset": "map", "_BatchDataset": "batch",
@@ -1215,7 +1216,9 @@ def _finding(stages, cuts, costs, per_output, m, gil, options):
                     {"change": {stage.index: {"buffer_size": new}}})
     b = _slowest(stages, costs)
     stage, cut = stages[b], cuts[b]
-    waiting = cut["cores_busy"] < WAITING_CORES  # a serial stage that uses little CPU waits
+    # A stage that computes keeps the free CPU busy; one that waits leaves most of it idle. The bar
+    # is relative, since other threads of the process (and of the machine) add to what is measured.
+    waiting = cut["cores_busy"] < max(WAITING_CORES, WAITING_SHARE * min(1.0, free))
     if stage.name == "from_generator":
         return ("generator", b, "the Python generator is the slowest stage",
                 f"diagnose the generator itself: python -m recipes.diagnose MODULE:{_name(stage.generator)}",
