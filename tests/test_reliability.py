@@ -39,11 +39,22 @@ def _pipelines():
         yield "bad_input (skip)", bad_input.rows_from_files(paths)[0], 9
 
 
+PIPELINES = ["interleave_files (generator loader)", "interleave_files (tf ops)", "parallel_map",
+             "interleave_and_map", "sharded_generator", "bad_input (skip)"]
+
+
+def test_every_long_run_pipeline_is_named():
+    assert [name for name, _, _ in _pipelines()] == PIPELINES
+
+
 @pytest.mark.timeout(600)
-def test_many_epochs_keep_memory_threads_and_generators_flat():
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_many_epochs_keep_memory_threads_and_generators_flat(pipeline):
+    """One pipeline per test, so that the long runs spread over the workers."""
     process = psutil.Process()
-    report = []
     for name, dataset, per_epoch in _pipelines():
+        if name != pipeline:
+            continue
         for _ in range(20):  # warm up: thread pools, tracing, allocator
             assert sum(1 for _ in dataset) == per_epoch
         gc.collect()
@@ -53,10 +64,10 @@ def test_many_epochs_keep_memory_threads_and_generators_flat():
             assert sum(1 for _ in dataset) == per_epoch, name
         gc.collect()
         growth = process.memory_info().rss - rss
-        report.append((name, growth // 2 ** 20, process.num_threads() - os_threads))
         assert growth < MAX_RSS_GROWTH, f"{name}: resident memory grew {growth / 2**20:.1f} MB"
         assert threading.active_count() <= threads, f"{name}: Python threads grew"
-        assert process.num_threads() <= os_threads + 4, f"{name}: OS threads grew: {report[-1]}"
+        grown = process.num_threads() - os_threads
+        assert grown <= 4, f"{name}: OS threads grew by {grown}"
 
 
 def test_from_generator_releases_every_generator():
