@@ -529,10 +529,14 @@ def classify(m):
     cpu_t = (gen["cpu_per_wall"] * gen_t + handoff * free) / max(1.0, cores * free)  # on the free cores
     if own_cpu < OWN_CPU:
         k = _pow2_floor(fg_t / gil_t, 2, MAX_THREADS)
-        new_t = max(fg_t / k, gil_t, cpu_t)
+        # What each element costs the process inside from_generator (hand-off, tf.data's threads),
+        # on the CPU that was free: k shards need k times it per element time.
+        fg_cpu_t = fg["cpu_per_element"] / max(free, cores * free)
+        new_t = max(fg_t / k, gil_t, cpu_t, fg_cpu_t)
         return "waiting", {"num_shards": k, "private_threads": k}, fg_t / new_t, (
             f"CPU is {gen['cpu_per_wall']:.0%} of wall time: {k} shards wait at once; each element "
-            f"holds the GIL {gil_t * 1e6:.0f} us of its {fg_t * 1e3:.2f} ms")
+            f"holds the GIL {gil_t * 1e6:.0f} us of its {fg_t * 1e3:.2f} ms and costs "
+            f"{fg['cpu_per_element'] * 1e6:.0f} us of CPU ({cores * free:.1f} cores free)")
     new_t = max(fg_t / cores, gil_t, cpu_t)
     return "gil-free", {"num_shards": cores, "private_threads": None}, fg_t / new_t, (
         f"native code runs without the GIL ({gil:.0%} held): {cores} shards on {cores} cores, each element "

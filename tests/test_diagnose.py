@@ -245,12 +245,13 @@ def test_json_and_summary_have_the_promised_fields():
     assert data["measurements"]["threads"]["speedup"] > 0
 
 
-def _m(gen_t, fg_t, handoff, gil, cpu_per_wall, tf_share=0.0, free=1.0, cores=2):
+def _m(gen_t, fg_t, handoff, gil, cpu_per_wall, tf_share=0.0, free=1.0, cores=2, fg_cpu=None):
     return {
         "cores": cores, "cpu_share_available": free,
         "generator": {"rate": 1 / gen_t, "gil_held_share": gil, "cpu_per_wall": cpu_per_wall,
                       "in_tensorflow_share": tf_share},
-        "from_generator": {"rate": 1 / fg_t, "handoff_s": handoff, "tfdata_floor_s": 1e-6},
+        "from_generator": {"rate": 1 / fg_t, "handoff_s": handoff, "tfdata_floor_s": 1e-6,
+                           "cpu_per_element": handoff if fg_cpu is None else fg_cpu},
         "threads": {"speedup": 1.0},
         "elements": {"to_tensor_s": 1e-5, "pickle_s": 1e-6, "stack_s": 1e-6},
     }
@@ -265,6 +266,13 @@ def test_classify_rules_and_predictions_on_fixed_measurements():
     bottleneck, settings, predicted, _ = classify(_m(0.001, 0.0012, 2e-4, 0.0, 0.02))
     assert (bottleneck, settings) == ("waiting", {"num_shards": 4, "private_threads": 4})
     assert predicted == pytest.approx(4.0)
+    # 10 ms waits, but each element costs the process 2 ms of CPU in from_generator and only a
+    # third of a core is free on each of 2 cores: 16 shards, bounded by the CPU at 10.1 / 3.
+    bottleneck, settings, predicted, basis = classify(_m(0.010, 0.0101, 1e-4, 0.0, 0.01, free=1 / 3,
+                                                         fg_cpu=0.002))
+    assert (bottleneck, settings) == ("waiting", {"num_shards": 16, "private_threads": 16})
+    assert predicted == pytest.approx(0.0101 / 0.003)
+    assert "costs 2000 us of CPU (0.7 cores free)" in basis
     # Python: the GIL is held, two workers on two free cores halve 4 ms.
     bottleneck, settings, predicted, _ = classify(_m(0.004, 0.0041, 1e-4, 0.95, 1.0))
     assert (bottleneck, settings) == ("python", {"workers": 2, "batch_size": 4})
