@@ -52,6 +52,13 @@ def wait_on_event():
         yield np.float32(i)
 
 
+def wait_long_on_event():
+    never_set = threading.Event()
+    for i in range(100_000):
+        never_set.wait(0.03)  # 30 ms: 16 shards need about a fifth of a core, even on a busy machine
+        yield np.float32(i)
+
+
 def wait_on_select():
     a, b = socket.socketpair()
     try:
@@ -208,12 +215,17 @@ def test_eager_tensorflow_ops_release_the_gil():
 
 
 def test_waiting_prediction_is_within_a_factor_of_two_of_the_measured_speedup():
-    """Sharding a waiting source: the prediction holds within 0.5x to 2x of what it gets.
+    """Sharding a source that waits far longer than it computes: prediction within 0.5x to 2x.
 
-    Waiting gains are the steadiest to measure on a shared machine (the waits
-    overlap whatever the load); a factor of two still separates 4 from 16 shards.
+    30 ms of waiting per element, a few hundred microseconds of CPU: 16 shards
+    need about a fifth of a core, so the gain stays steady however busy the
+    machine is (the suite checks it with both cores loaded), and a factor of two
+    still separates 4 from 16 shards. Where the shards' CPU nears what is free,
+    the gain depends on how the OS shares the cores among threads (a process
+    with 16 threads gets more than the one-thread probe saw); that case is not
+    promised.
     """
-    result = diagnose(wait_on_event, budget_s=4.0, progress=False)
+    result = diagnose(wait_long_on_event, budget_s=6.0, progress=False)
     assert result.bottleneck == "waiting"
     k = result.settings["num_shards"]
     assert result.settings == {"num_shards": k, "private_threads": k} and 2 <= k <= 16
