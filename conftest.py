@@ -9,7 +9,6 @@ nothing. Give the blocks the ``__name__`` a reader's script or interpreter has.
 
 import builtins
 
-import pytest
 import pytest_codeblocks.plugin
 
 
@@ -42,9 +41,6 @@ def pytest_xdist_auto_num_workers(config):
 
 
 def pytest_addoption(parser):
-    parser.addoption("--multihost", action="store_true",
-                     help="also run the tf.data service across simulated hosts (network namespaces; "
-                          "needs root and `ip`; about 10 minutes)")
     parser.addoption("--recipe", action="append", default=[], metavar="recipes/NAME.py",
                      help="keep only the tests of this recipe module: its tests, its page's blocks, "
                           "its standalone run and its page contracts")
@@ -54,7 +50,7 @@ def pytest_configure(config):
     for name, what in [("site", "needs the built site or a browser"),
                        ("pages", "runs a page's code blocks or a recipe module copied alone"),
                        ("bench", "runs the benchmark command"),
-                       ("multihost", "runs servers across network namespaces (opt-in: --multihost)")]:
+                       ("multihost", "runs servers across network namespaces (needs root and `ip`)")]:
         config.addinivalue_line("markers", f"{name}: {what}")
 
 
@@ -65,7 +61,9 @@ def _recipe_paths(path):
 
     name = (ROOT / path).resolve().relative_to(ROOT / "recipes").with_suffix("").as_posix()
     pages = [p.relative_to(DOCS).as_posix() for p in recipe_pages(name)]
-    files = {recipe_test(name).relative_to(ROOT).as_posix(), *(f"docs/{p}" for p in pages)}
+    test = recipe_test(name)
+    more = test.parent.glob(f"{test.stem}_*.py")  # e.g. tests/test_service_multihost.py
+    files = {t.relative_to(ROOT).as_posix() for t in [test, *more]} | {f"docs/{p}" for p in pages}
     return files, {f"[{key}]" for key in [name, *pages]}
 
 
@@ -79,10 +77,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker("bench")
         if item.nodeid.startswith(MULTIHOST):
             item.add_marker("multihost")
-            if not config.getoption("--multihost"):
-                item.add_marker(pytest.mark.skip(
-                    reason="the multi-host fault scenario runs with --multihost "
-                           "(python3 tasks.py test --multihost tests/test_service_multihost.py)"))
+    # The multi-host scenario runs once, for minutes, mostly waiting: first in line, so that it
+    # overlaps the rest of the run (pytest-xdist hands each worker a stretch of this list).
+    items.sort(key=lambda item: not item.nodeid.startswith(MULTIHOST))
     recipes = config.getoption("--recipe")
     if not recipes:
         return

@@ -97,7 +97,7 @@ def ensure_browser():
                    stdout=subprocess.DEVNULL)
 
 
-FAST = ["-m", "not site and not pages and not bench"]
+FAST = ["-m", "not site and not pages and not bench and not multihost"]
 
 
 def pytest_arguments(rest):

@@ -65,7 +65,8 @@ COLS = 4
 
 
 # --8<-- [start:servers]
-def serve(role, port=0, dispatcher=None, work_dir=None, host=None, timeout_s=60.0, worker_timeout_ms=None):
+def serve(role, port=0, dispatcher=None, work_dir=None, host=None, timeout_s=60.0, worker_timeout_ms=None,
+          heartbeat_ms=None):
     """Run one server in this process until it is stopped (the CLI calls this).
 
     Both servers listen on every network interface of the machine, without
@@ -73,7 +74,9 @@ def serve(role, port=0, dispatcher=None, work_dir=None, host=None, timeout_s=60.
     ``host`` is the name or address other machines use to reach this server.
     A worker tells the dispatcher ``host:port`` as its address, and the
     dispatcher hands that to clients; without ``host`` it is ``localhost``,
-    which works only when everything runs on one machine.
+    which works only when everything runs on one machine. ``heartbeat_ms``
+    is how often a worker reports to the dispatcher (TensorFlow's default:
+    30 s); a restarted dispatcher learns of its workers at their next report.
     """
     service = tf.data.experimental.service
     if role == "dispatcher":
@@ -98,6 +101,7 @@ def serve(role, port=0, dispatcher=None, work_dir=None, host=None, timeout_s=60.
         server = service.WorkerServer(service.WorkerConfig(
             dispatcher_address=dispatcher, port=port,
             worker_address=f"{host or 'localhost'}:%port%",  # what the dispatcher tells clients
+            heartbeat_interval_ms=heartbeat_ms,  # None: TensorFlow's 30 s
         ))
         port = server._address.rsplit(":", 1)[1]  # the port it bound
     if host:
@@ -363,13 +367,16 @@ def main(argv=None):
     w.add_argument("--port", type=int, default=0)
     w.add_argument("--worker-host", help="host name or address clients use to reach this worker")
     w.add_argument("--timeout-s", type=float, default=60.0, help="give up registering after this long")
+    w.add_argument("--heartbeat-ms", type=int,
+                   help="how often to report to the dispatcher (TensorFlow's default: 30000); "
+                        "a restarted dispatcher knows this worker again after its next report")
     args = parser.parse_args(argv)
     if args.role == "dispatcher":
         return serve("dispatcher", args.port, work_dir=args.work_dir, host=args.host,
                      worker_timeout_ms=args.worker_timeout_ms)
     if args.role == "worker":
         return serve("worker", args.port, dispatcher=args.dispatcher, host=args.worker_host,
-                     timeout_s=args.timeout_s)
+                     timeout_s=args.timeout_s, heartbeat_ms=args.heartbeat_ms)
     demo()
 
 
