@@ -214,8 +214,8 @@ def test_committed_targets_are_met_only_outside_the_noise():
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "known gap (issue 19 open): in the full run of 2026-12-04 on the 2-core machine, 68 of 75 rows were wider "
-    "than +-10 %, every recommended pattern but class A's among them, so the data support no recommendation yet; "
+    "known gap (issue 19 open): in the full run of 2026-12-05 on the 2-core machine, 49 of 75 rows were wider "
+    "than +-10 %, every recommended pattern among them, so the data support no recommendation yet; "
     "strict, so this fails once a run supports them"))
 def test_committed_recommendations_follow_the_data():
     report = _full_or_skip()
