@@ -1,6 +1,7 @@
 """Helpers for the page tests: read code blocks from Markdown and built HTML."""
 
 import ast
+import gc
 import os
 import re
 import subprocess
@@ -126,8 +127,29 @@ def run_python(args, cwd, stdin=None, timeout=600):
     )
 
 
+def parse_python(source):
+    """``ast.parse`` with the garbage collector paused while it runs.
+
+    On Python 3.11 the counter that the AST builder uses to check its recursion
+    is shared by every thread. A collection during a parse can finalize a
+    TensorFlow iterator left by an earlier test, and deleting it releases the
+    GIL; a TensorFlow thread that formats a Python exception meanwhile (for a
+    ``py_func`` error: ``traceback`` parses each line to place its carets)
+    resets the counter, and the parse fails with ``SystemError: AST constructor
+    recursion depth mismatch``. Seen in 4 of 11 runs of the lifecycle page's
+    tests, with the other thread caught in ``traceback.format_exception``.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(source)
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def imported_top_level_modules(py_path):
-    tree = ast.parse(Path(py_path).read_text(encoding="utf-8"))
+    tree = parse_python(Path(py_path).read_text(encoding="utf-8"))
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks import measure, patterns, provenance, stats
 from benchmarks import report as bench_report
-from tests.pages import DOCS, ROOT, run_python
+from tests.pages import DOCS, ROOT, parse_python, run_python
 
 RESULTS = DOCS / "assets" / "bench" / "results.json"
 ROW_KEYS = {"workload", "pattern", "label", "recommended", "candidate", "peer", "params", "size", "workers",
@@ -415,7 +415,7 @@ def test_hook_fails_on_an_unknown_directive_or_field(text, message):
 def _package_imports(path):
     """Top-level (module-level) imports of one benchmarks module."""
     names = set()
-    for node in ast.parse(path.read_text()).body:
+    for node in parse_python(path.read_text()).body:
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:

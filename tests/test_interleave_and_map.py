@@ -61,8 +61,10 @@ def test_path_dataset_is_the_same_function_in_both_file_recipes():
     import inspect
 
     from recipes import interleave_and_map, interleave_files
+    from tests.pages import parse_python
 
-    sources = [ast.dump(ast.parse(inspect.getsource(m.path_dataset))) for m in (interleave_files, interleave_and_map)]
+    sources = [ast.dump(parse_python(inspect.getsource(m.path_dataset)))
+               for m in (interleave_files, interleave_and_map)]
     assert sources[0] == sources[1]
 
 

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.pages import DOCS, ROOT
+from tests.pages import DOCS, ROOT, parse_python
 
 LINK = re.compile(r"`(?P<path>tests/(?:\w+/)*test_\w+\.py)::(?P<name>test_\w+)(?:\[[^\]`]*\])?`")
 MIN_DISTINCT = 80
@@ -36,7 +36,7 @@ def _test_functions(path):
     file = ROOT / path
     if not file.is_file():
         return frozenset()
-    tree = ast.parse(file.read_text(encoding="utf-8"))
+    tree = parse_python(file.read_text(encoding="utf-8"))
     return frozenset(
         node.name for node in tree.body
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")

@@ -15,6 +15,7 @@ from tests.pages import (
     html_blocks,
     imported_top_level_modules,
     markdown_fences,
+    parse_python,
     run_python,
 )
 
@@ -183,7 +184,7 @@ def test_api_reference_covers_every_recipe():
 
 
 def _public_names(name):
-    tree = ast.parse(module_path(name).read_text(encoding="utf-8"))
+    tree = parse_python(module_path(name).read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_") and node.name != "main":
             yield node
@@ -191,7 +192,7 @@ def _public_names(name):
 
 @pytest.mark.parametrize("name", RECIPE_MODULES)
 def test_every_public_function_and_class_is_documented(name):
-    tree = ast.parse(module_path(name).read_text(encoding="utf-8"))
+    tree = parse_python(module_path(name).read_text(encoding="utf-8"))
     assert ast.get_docstring(tree), f"recipes/{name}.py has no module docstring"
     undocumented = [node.name for node in _public_names(name) if not ast.get_docstring(node)]
     assert not undocumented, f"recipes/{name}.py: public names without a docstring: {undocumented}"

@@ -25,7 +25,7 @@ from recipes.process_pool import (
     pooled_dataset,
     segments_left,
 )
-from tests.pages import ROOT
+from tests.pages import ROOT, parse_python
 
 INT = tf.TensorSpec((), tf.int64)
 
@@ -239,7 +239,7 @@ def test_from_generator_takes_an_aligned_array_without_copying_it():
 
 
 def test_module_top_level_imports_no_tensorflow():
-    tree = ast.parse((ROOT / "recipes" / "process_pool.py").read_text())
+    tree = parse_python((ROOT / "recipes" / "process_pool.py").read_text())
     top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     names = {a.name.split(".")[0] for n in top for a in n.names} | {
         n.module.split(".")[0] for n in top if isinstance(n, ast.ImportFrom) and n.module}

@@ -17,7 +17,7 @@ import psutil
 import pytest
 import tensorflow as tf
 
-from tests.pages import ROOT
+from tests.pages import ROOT, parse_python
 
 EPOCHS = 200
 MAX_RSS_GROWTH = 50 * 2 ** 20
@@ -93,7 +93,7 @@ def test_from_generator_releases_every_generator():
 
 def test_every_npy_read_refuses_pickles():
     for path in (ROOT / "recipes").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse_python(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "load" \
                     and getattr(node.func.value, "id", "") == "np":
                 kwargs = {k.arg: k.value for k in node.keywords}
@@ -166,6 +166,6 @@ def test_guarantees_page_names_only_tests_that_exist():
     refs = re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", page)
     assert len(refs) >= 25
     for path, name in refs:
-        tree = ast.parse((ROOT / path).read_text())
+        tree = parse_python((ROOT / path).read_text())
         names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert name in names, f"guarantees.md names {path}::{name}, which does not exist"

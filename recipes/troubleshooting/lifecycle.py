@@ -212,14 +212,19 @@ def checkpoint_range_fixed():
 
 
 # --8<-- [start:logs]
-def tensorflow_log(script):
+def tensorflow_log(script, timeout_s=90):
     """Run ``script`` in a fresh interpreter with TensorFlow's C++ warnings on.
 
-    Returns the messages of its ``W`` (warning) log lines, without time stamps.
+    Returns the messages of its ``W`` (warning) log lines, without time stamps,
+    or one line saying so when the interpreter has not exited after
+    ``timeout_s`` seconds (it is killed).
     """
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"}  # 1 hides INFO, shows WARNING
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, timeout=300, check=True)
+    try:
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env=env, timeout=timeout_s, check=True)
+    except subprocess.TimeoutExpired:  # subprocess.run has killed it
+        return [f"no exit after {timeout_s} s: killed"]
     lines = [re.sub(r"^W\d{4} [\d:.]+\s+\d+ \S+:\d+\] ", "", line)
              for line in proc.stderr.splitlines() if re.match(r"^W\d{4} ", line)]
     return [line for line in lines if "will not be optimized" not in line]

@@ -54,8 +54,15 @@ def logs():
 @pytest.mark.parametrize("anchor", sorted(LOGGED))
 def test_log_line_is_written_as_quoted_and_the_fix_writes_none(anchor, logs):
     broken, fixed = LOGGED[anchor]
-    assert logs[broken] == [QUOTED[anchor]]
+    if broken is t._live_iterator_at_exit_broken:  # the race the page states: the line, or no exit at all
+        assert logs[broken] in ([QUOTED[anchor]], ["no exit after 90 s: killed"])
+    else:
+        assert logs[broken] == [QUOTED[anchor]]
     assert logs[fixed] == []
+
+
+def test_an_interpreter_that_does_not_exit_is_killed_and_said_so():
+    assert t.tensorflow_log("import time\ntime.sleep(30)\n", timeout_s=1) == ["no exit after 1 s: killed"]
 
 
 def test_every_message_entry_is_reproduced_and_every_entry_has_a_thread():
