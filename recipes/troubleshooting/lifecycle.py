@@ -240,6 +240,11 @@ _PREAMBLE = (
 
 
 # --8<-- [start:finalizing_broken]
+FINALIZING = ("Error occurred when finalizing GeneratorDataset iterator: FAILED_PRECONDITION: Python interpreter "
+              "state is not initialized. The process may be terminated.")
+HUNG = "no exit after 90 s: killed"
+
+
 def _live_iterator_at_exit_broken():
     """The script ends while an iterator over a generator is still alive."""
     return tensorflow_log(_PREAMBLE + "iterator = iter(dataset)\nnext(iterator)\n")
@@ -323,7 +328,10 @@ def main():
     with ThreadPoolExecutor(len(runs)) as pool:  # four fresh interpreters, side by side
         logs = list(pool.map(lambda run: run(), runs))
     for run, log in zip(runs, logs):
-        print(f"{run.__name__.lstrip('_')}:", log)
+        if run is _live_iterator_at_exit_broken:  # a race: the warning, or (rarely) no exit at all
+            print(f"{run.__name__.lstrip('_')}: the warning or no exit:", log in ([FINALIZING], [HUNG]))
+        else:
+            print(f"{run.__name__.lstrip('_')}:", log)
 
 
 if __name__ == "__main__":
