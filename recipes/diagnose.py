@@ -997,28 +997,30 @@ def _consume(element, step):
         time.sleep(step)
 
 
+LATE_S = 0.0015  # a 1 ms sleep that takes longer woke late: waiting py_functions stay near 1.1 ms
+
 # Counts the same 1 ms sleeps as the probe below, in a process of its own (so no GIL is shared with the
-# pipeline), from its "ready" line until its stdin closes; prints the share that woke over 1 ms late.
+# pipeline), from its "ready" line until its stdin closes; prints the share that took over argv[1] seconds.
 _LATE_ELSEWHERE = """
 import sys, threading, time
-stop = threading.Event()
+bar, stop = float(sys.argv[1]), threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
 late = samples = 0
 print("ready", flush=True)
 while not stop.is_set():
     t0 = time.perf_counter()
     time.sleep(0.001)
-    late += time.perf_counter() - t0 > 0.0015
+    late += time.perf_counter() - t0 > bar
     samples += 1
 print(late / max(samples, 1), flush=True)
 """
 
 
 def _gil_held_share(dataset, seconds):
-    """Share of 1 ms sleeps that woke over 1 ms late while ``dataset`` runs: the GIL was taken.
+    """Share of 1 ms sleeps that woke over 0.5 ms late while ``dataset`` runs: the GIL was taken.
 
     A py_function call holds the GIL for the whole call, not for a switch
-    interval, so the bar is lower than the generator probe's: 1 ms. A sleep
+    interval, so the bar is much lower than the generator probe's. A sleep
     can also wake late because the cores are busy (other work, or the
     pipeline's own threads); the same sleeps in a separate process, at the
     same moment, measure that, and it is taken out.
@@ -1029,34 +1031,29 @@ def _gil_held_share(dataset, seconds):
         while not stop.is_set():
             t0 = time.perf_counter()
             time.sleep(0.001)
-            late[0] += time.perf_counter() - t0 > 0.0015
+            late[0] += time.perf_counter() - t0 > LATE_S
             samples[0] += 1
 
-    reference = subprocess.Popen([sys.executable, "-c", _LATE_ELSEWHERE], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
     switch = sys.getswitchinterval()
-    sys.setswitchinterval(0.02)
     thread = threading.Thread(target=probe, daemon=True)
-    try:
-        if reference.stdout.readline().strip() != "ready":
-            raise DiagnoseError(f"the GIL probe's reference process did not start ({sys.executable})")
-        thread.start()
-        _first_and_rate(dataset, seconds)
-        busy = late[0] / max(samples[0], 1)
-        stop.set()
-        out, _ = reference.communicate(timeout=30)
-        elsewhere = float(out)
-    finally:
-        stop.set()
-        if thread.is_alive():
-            thread.join()
-        sys.setswitchinterval(switch)
-        if reference.poll() is None:
-            reference.kill()
-        reference.wait()
-        reference.stdout.close()
-        if reference.stdin and not reference.stdin.closed:
-            reference.stdin.close()
+    with subprocess.Popen([sys.executable, "-c", _LATE_ELSEWHERE, str(LATE_S)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as reference:
+        sys.setswitchinterval(0.02)
+        try:
+            if reference.stdout.readline().strip() != "ready":
+                raise DiagnoseError(f"the GIL probe's reference process did not start ({sys.executable})")
+            thread.start()
+            _first_and_rate(dataset, seconds)
+            busy = late[0] / max(samples[0], 1)
+            stop.set()
+            elsewhere = float(reference.communicate(timeout=30)[0])
+        finally:
+            stop.set()
+            if thread.is_alive():
+                thread.join()
+            sys.setswitchinterval(switch)
+            if reference.poll() is None:
+                reference.kill()
     return max(0.0, busy - elsewhere) / max(1e-9, 1 - elsewhere)
 
 

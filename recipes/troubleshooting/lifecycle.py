@@ -212,7 +212,10 @@ def checkpoint_range_fixed():
 
 
 # --8<-- [start:logs]
-def tensorflow_log(script, timeout_s=90):
+EXIT_TIMEOUT_S = 90
+
+
+def tensorflow_log(script, timeout_s=EXIT_TIMEOUT_S):
     """Run ``script`` in a fresh interpreter with TensorFlow's C++ warnings on.
 
     Returns the messages of its ``W`` (warning) log lines, without time stamps,
@@ -242,7 +245,7 @@ _PREAMBLE = (
 # --8<-- [start:finalizing_broken]
 FINALIZING = ("Error occurred when finalizing GeneratorDataset iterator: FAILED_PRECONDITION: Python interpreter "
               "state is not initialized. The process may be terminated.")
-HUNG = "no exit after 90 s: killed"
+HUNG = f"no exit after {EXIT_TIMEOUT_S} s: killed"  # what tensorflow_log returns for a hang
 
 
 def _live_iterator_at_exit_broken():
