@@ -93,12 +93,20 @@ def consume(iterable, n, warmup_batches=8):
     """Iterate in a plain loop, as training does, and check that 0..n-1 arrived.
 
     Returns ``(steady_seconds, first_seconds, skipped, timed_batches,
-    steady_cpu_seconds)``: the time from the end of the warm-up to the last
-    batch, the time to the first batch, how many elements the warm-up held, how
-    many batches were timed, and the CPU time this process (all its threads)
-    spent over the timed part. The warm-up is the first ``warmup_batches`` batches (at most half of
-    the run): loaders with worker processes compute batches ahead while they
-    start, and those would otherwise count as if they had come for free.
+    steady_cpu_seconds, end_seconds)``: the time from the end of the warm-up to
+    the last batch, the time to the first batch, how many elements the warm-up
+    held, how many batches were timed, the CPU time this process (all its
+    threads) spent over the timed part, and the time from the last batch to the
+    end of the loop. The warm-up is the first ``warmup_batches`` batches (at
+    most half of the run): loaders with worker processes compute batches ahead
+    while they start, and those would otherwise count as if they had come for
+    free. The end is timed apart because it is not throughput: leaving the loop
+    raises ``StopIteration`` and deletes the iterator, which stops its threads
+    or worker processes, and on TF 2.21 deleting the iterator of an autotuned
+    ``tf.data`` pipeline sometimes waits for its autotuning thread to wake, a
+    wait that grows with how long the iterator ran (about 1-2 s after 1.5-3 s
+    of iterating here, in 1 run of 3). Counted in, it made the rates of one
+    pipeline fall into two clusters about 1.5x apart.
     """
     got, times, cpu = [], [], []
     start = time.perf_counter()
@@ -112,10 +120,12 @@ def consume(iterable, n, warmup_batches=8):
     if got.shape != (n,) or not np.array_equal(np.sort(got), np.arange(n)):
         raise AssertionError(f"expected each of 0..{n - 1} once, got {got.size} elements")
     if not times:
-        return end - start, end - start, 0, 0, 0.0
+        return end - start, end - start, 0, 0, 0.0, 0.0
     warm = max(1, min(warmup_batches, len(times) // 2))
-    return (end - times[warm - 1], times[0] - start, sum(sizes[:warm]), len(times) - warm,
-            cpu[-1] - cpu[warm - 1])
+    if warm == len(times):  # one batch: nothing after the warm-up to time
+        return end - start, times[0] - start, 0, 1, cpu[-1], end - times[-1]
+    return (times[-1] - times[warm - 1], times[0] - start, sum(sizes[:warm]), len(times) - warm,
+            cpu[-1] - cpu[warm - 1], end - times[-1])
 
 
 def settle():
@@ -137,9 +147,9 @@ def batches(pattern, n):
 def run_once(pattern, n, disc):
     """One timed run of ``n`` elements: a dict of rate, timed seconds and batches, first batch, start-up."""
     made, pool = batches(pattern, n)
-    steady, first, skipped, timed, cpu = consume(tail(made), n, warmup_of(pattern, disc))
+    steady, first, skipped, timed, cpu, end = consume(tail(made), n, warmup_of(pattern, disc))
     return {"rate": (n - skipped) / max(steady, 1e-9), "seconds": steady, "batches": timed, "n": n,
-            "first_s": first, "startup_s": pool.startup_s if pool is not None else None,
+            "first_s": first, "end_s": end, "startup_s": pool.startup_s if pool is not None else None,
             "consumer_cpu_us": 1e6 * cpu / max(n - skipped, 1)}
 
 
@@ -345,6 +355,8 @@ def rows_of(group, reps, base_reps):
             "batches_timed_min": min((m["batches"] for m in timed), default=None),
             "seconds_timed_min": min((m["seconds"] for m in timed), default=None),
             "first_element_s": statistics.median(m["first_s"] for m in timed) if timed else None,
+            "end_s": statistics.median(m["end_s"] for m in timed) if timed else None,
+            "end_s_max": max((m["end_s"] for m in timed), default=None),
             "startup_s": statistics.median(startups) if startups else None,
             "consumer_cpu_us": statistics.median(m["consumer_cpu_us"] for m in timed) if timed else None,
         })

@@ -28,7 +28,8 @@ ROW_KEYS = {"workload", "pattern", "label", "recommended", "candidate", "peer", 
             "mb_per_s", "ratio_to_naive", "ratio_to_naive_low", "ratio_to_naive_high", "ratio_to_limit",
             "ratio_to_limit_low", "ratio_to_limit_high", "ratio_to_best_peer", "ratio_to_best_peer_low",
             "ratio_to_best_peer_high", "best_peer", "rates", "repetitions", "remeasured", "elements_checked",
-            "batches_timed_min", "seconds_timed_min", "first_element_s", "startup_s", "consumer_cpu_us"}
+            "batches_timed_min", "seconds_timed_min", "first_element_s", "end_s", "end_s_max", "startup_s",
+            "consumer_cpu_us"}
 CLASSES = "ABCDE"
 SMOKE = ["-m", "benchmarks", "--quick", "--only", "B,E", "--sizes", "8B", "--patterns", "process_pool,keras",
          "--no-service"]
@@ -290,9 +291,25 @@ def test_consume_reads_indices_from_batches_of_any_element_size_and_skips_the_wa
         batch = np.stack([np.asarray(work_e(size, i)) for i in (5, 3, 9)])
         assert indices_of(batch).tolist() == [5, 3, 9]
     batches = [np.arange(k, min(k + 32, 1000)) for k in range(0, 1000, 32)]
-    steady, first, skipped, timed, cpu = measure.consume(iter(batches), 1000, warmup_batches=8)
-    assert skipped == 8 * 32 and timed == len(batches) - 8 and steady >= 0 and first >= 0 and cpu >= 0
+    steady, first, skipped, timed, cpu, end = measure.consume(iter(batches), 1000, warmup_batches=8)
+    assert skipped == 8 * 32 and timed == len(batches) - 8 and min(steady, first, cpu, end) >= 0
     assert measure.consume(iter(batches[:2] + [np.arange(64, 70)]), 70)[2:4] == (32, 2), "at most half the run"
+
+
+def test_consume_stops_the_clock_at_the_last_batch_and_times_the_end_apart():
+    import time
+
+    import numpy as np
+
+    def slow_to_end():
+        yield from (np.arange(k, k + 32) for k in range(0, 320, 32))
+        time.sleep(0.3)  # as an iterator's deletion can wait after its last batch
+
+    start = time.perf_counter()
+    steady, first, skipped, timed, cpu, end = measure.consume(slow_to_end(), 320, warmup_batches=2)
+    elapsed = time.perf_counter() - start
+    assert (skipped, timed) == (64, 8)
+    assert end >= 0.3 and steady + end <= elapsed, "the wait after the last batch is not throughput"
 
 
 def test_consume_rejects_a_missing_or_duplicated_element():

@@ -35,7 +35,7 @@ BLOCK = re.compile(r"^::: bench-(banner|machine|targets|service|sizes|recommenda
 INLINE_ANY = re.compile(r"\[\[bench:[^\]]*\]\]")
 INLINE = re.compile(r"\[\[bench:(?P<w>[A-Z]):(?P<p>\w+):(?P<f>\w+)\]\]")
 FIELDS = {"elements_per_s", "ratio_to_naive", "ratio_to_limit", "ratio_to_best_peer", "mb_per_s", "half_width",
-          "startup_s", "first_element_s"}
+          "startup_s", "first_element_s", "end_s", "end_s_max"}
 INTERVAL_FIELDS = {"elements_per_s", "ratio_to_naive", "ratio_to_limit", "ratio_to_best_peer"}
 GREY = '<span class="bench-wide" style="opacity: 0.5">{}</span>'
 
@@ -73,7 +73,7 @@ def fmt(field, value):
         return f"{value:,.0f}" if value >= 10 else f"{value:.2f}"
     if field == "half_width":
         return f"±{value:.0%}"
-    if field in ("startup_s", "first_element_s"):
+    if field in ("startup_s", "first_element_s", "end_s", "end_s_max"):
         return f"{value:.2f}"
     return f"{value:.2f}"
 
