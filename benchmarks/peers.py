@@ -135,13 +135,16 @@ def _grain_peers(workload, size, quick, workers=None):
         return out
     workers = _workers(workload, workers)
     work = _Work(workload, size)
+    # ReadOptions.num_threads=0: Grain's advice for data already in memory (its
+    # default, 16 threads and 500 elements ahead, runs Python work in threads
+    # that contend for each worker's GIL and computes far ahead).
     settings = {"num_workers": workers, "batch_size": BATCH, "batch_in_workers": True,
-                "shared_memory": True, "read_options": "defaults", "per_worker_buffer_size": "default (1)"}
+                "shared_memory": True, "read_options": "num_threads=0", "per_worker_buffer_size": "default (1)"}
 
     def make_processes(n):
         # The batch is the last step before mp_prefetch: workers batch, and
         # Grain moves the batch's arrays through shared memory.
-        ds = grain.MapDataset.range(n).map(work).to_iter_dataset().batch(BATCH)
+        ds = grain.MapDataset.range(n).map(work).to_iter_dataset(grain.ReadOptions(num_threads=0)).batch(BATCH)
         ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
         return behind_from_generator(lambda: iter(ds), workload, size)
 
@@ -161,7 +164,8 @@ def _grain_peers(workload, size, quick, workers=None):
                            f"recipe: Grain behind from_generator, {workers} worker processes, batch {BATCH}",
                            make_recipe, peer=True, batched=True, min_n=400, size=size,
                            params={"worker_count": workers, "batch_size": BATCH, "worker_buffer_size": 1,
-                                   "recipe": "recipes.grain_source.grain_dataset", "grain": grain.__version__}))
+                                   "read_threads": 0, "recipe": "recipes.grain_source.grain_dataset",
+                                   "grain": grain.__version__}))
     return out
 
 

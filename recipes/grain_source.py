@@ -14,10 +14,11 @@ Public API::
     grain_records(source, transform, *, batch_size=None, drop_remainder=False,
                   seed=None, shard_options=None) -> grain.MapDataset
     grain_pipeline(source, transform, *, worker_count, worker_buffer_size=1,
-                   **grain_records_options) -> grain.IterDataset
+                   read_threads=0, **grain_records_options) -> grain.IterDataset
     grain_dataset(source, transform, output_signature, *, worker_count,
                   batch_size=None, drop_remainder=False, seed=None,
-                  shard_options=None, worker_buffer_size=1) -> tf.data.Dataset
+                  shard_options=None, worker_buffer_size=1,
+                  read_threads=0) -> tf.data.Dataset
 
 * ``source``: anything with ``__len__`` and ``__getitem__`` (a list, a
   ``range``, a Grain data source); ``transform(record) -> element`` is the
@@ -26,6 +27,14 @@ Public API::
 * ``worker_count``: Grain worker processes (``0`` runs everything in this
   process). ``worker_buffer_size``: elements (or batches) each worker prepares
   ahead (Grain's ``per_worker_buffer_size``, default 1).
+* ``read_threads``: threads in each worker that compute elements ahead
+  (Grain's ``ReadOptions.num_threads``). The default ``0`` computes them in the
+  worker's own loop, as Grain's ``ReadOptions`` advises for data already in
+  memory: threads that run Python work only contend for the worker's GIL, and
+  Grain's defaults (16 threads, 500 elements ahead per process) would compute
+  up to 500 elements, or batches, ahead in every worker. Give threads to a
+  ``transform`` that waits on I/O; each such worker then holds up to
+  ``4 * read_threads`` elements ahead.
 * ``batch_size``: if given, Grain batches in the workers and the dataset yields
   batches (leading dimension ``None``); otherwise it yields elements.
 * ``seed``: if given, a global shuffle with Grain's ``shuffle``; iteration
@@ -103,11 +112,14 @@ def grain_records(source, transform, *, batch_size=None, drop_remainder=False, s
     return records
 
 
-def grain_pipeline(source, transform, *, worker_count, worker_buffer_size=1, **options):
+def grain_pipeline(source, transform, *, worker_count, worker_buffer_size=1, read_threads=0, **options):
     """``grain_records(...)`` computed by ``worker_count`` Grain worker processes."""
     if not isinstance(worker_count, int) or worker_count < 0:
         raise ValueError(f"worker_count must be an int >= 0, got {worker_count!r}")
-    pipeline = grain_records(source, transform, **options).to_iter_dataset()
+    if not isinstance(read_threads, int) or read_threads < 0:
+        raise ValueError(f"read_threads must be an int >= 0, got {read_threads!r}")
+    read = grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4 * read_threads)
+    pipeline = grain_records(source, transform, **options).to_iter_dataset(read)
     if worker_count > 0:
         pipeline = pipeline.mp_prefetch(grain.MultiprocessingOptions(
             num_workers=worker_count, per_worker_buffer_size=worker_buffer_size))
@@ -136,7 +148,7 @@ def _owned(value):
 
 
 def grain_dataset(source, transform, output_signature, *, worker_count, batch_size=None,
-                  drop_remainder=False, seed=None, shard_options=None, worker_buffer_size=1):
+                  drop_remainder=False, seed=None, shard_options=None, worker_buffer_size=1, read_threads=0):
     """A ``tf.data.Dataset`` of ``transform(record)`` for every record of ``source``.
 
     Each iteration of the dataset iterates a fresh Grain pipeline and closes it
@@ -149,7 +161,8 @@ def grain_dataset(source, transform, output_signature, *, worker_count, batch_si
 
     options = dict(batch_size=batch_size, drop_remainder=drop_remainder, shard_options=shard_options)
     length = len(grain_records(source, transform, seed=seed, **options))  # checks the arguments
-    grain_pipeline(source, transform, worker_count=worker_count, **options)  # starts no worker
+    grain_pipeline(source, transform, worker_count=worker_count, read_threads=read_threads,
+                   **options)  # checks the rest; starts no worker
     epochs = itertools.count()
     if batch_size is not None:
         output_signature = tf.nest.map_structure(
@@ -159,7 +172,8 @@ def grain_dataset(source, transform, output_signature, *, worker_count, batch_si
         # Epoch k shuffles with seed + k, as Grain's own repeated shuffle does.
         epoch_seed = None if seed is None else (seed + next(epochs)) % 2**32
         iterator = iter(grain_pipeline(source, transform, worker_count=worker_count, seed=epoch_seed,
-                                       worker_buffer_size=worker_buffer_size, **options))
+                                       worker_buffer_size=worker_buffer_size, read_threads=read_threads,
+                                       **options))
         try:
             for element in iterator:
                 yield _owned(element)

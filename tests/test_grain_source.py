@@ -241,11 +241,47 @@ def test_grain_pipeline_alone_closes_its_workers():
     (dict(worker_count=1.5), ValueError, "worker_count must be an int >= 0"),
     (dict(worker_count=1, batch_size=0), ValueError, "batch_size must be a positive int"),
     (dict(worker_count=1, seed=-1), ValueError, "Seed must be an integer between 0 and 2**32-1"),
+    (dict(worker_count=1, read_threads=-1), ValueError, "read_threads must be an int >= 0"),
+    (dict(worker_count=1, read_threads=None), ValueError, "read_threads must be an int >= 0"),
 ])
 def test_bad_arguments_fail_before_any_worker(kwargs, error, message):
     with pytest.raises(error, match=message.replace("*", r"\*")):
         grain_dataset(range(10), parse_record, INT, **kwargs)
     assert not worker_processes()
+
+
+class Recorded:
+    """A source that records which records were read (in this process: worker_count=0)."""
+
+    def __init__(self, n):
+        self.n, self.read = n, []
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        self.read.append(i)
+        return i
+
+
+@pytest.mark.parametrize("read_threads, most", [(0, 1), (2, 1 + 4 * 2 + 2)])
+def test_read_ahead_is_bounded_by_read_threads(read_threads, most):
+    """Grain's defaults (16 threads, 500 ahead) would read all 200 records here; the recipe's reads what is asked."""
+    source = Recorded(200)
+    iterator = iter(grain_pipeline(source, parse_record, worker_count=0, read_threads=read_threads))
+    assert next(iterator) == 0
+    time.sleep(0.3)  # time for threads, had there been any, to read ahead (a bound on counts, not on time)
+    assert 1 <= len(source.read) <= most, sorted(source.read)
+    assert list(iterator) == list(range(1, 200))
+    iterator.close()
+    defaults = Recorded(200)
+    iterator = iter(grain_records(defaults, parse_record).to_iter_dataset())
+    next(iterator)
+    deadline = time.monotonic() + 30
+    while len(defaults.read) < 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(defaults.read) == 200, "Grain's default ReadOptions read ahead of what is asked"
+    iterator.close()
 
 
 def test_grain_records_is_the_per_record_work():
