@@ -962,12 +962,22 @@ def _op_error(error):
     return f"raised {type(error).__name__}: {first}"
 
 
+def _idle_cpu_s():
+    """CPU seconds all cores have spent idle since boot (Linux /proc/stat), or None elsewhere."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = stat.readline().split()
+        return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")  # idle + iowait
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 def _rate_after_first(endless, iterator, first, seconds, step, warm, at_least):
     """The rest of :func:`_first_and_rate`, after the first element came."""
     tf = _tf()
     for _ in range(warm):
         next(iterator)
-    done, start, cpu0 = 0, time.perf_counter(), time.process_time()
+    done, start, cpu0, idle0 = 0, time.perf_counter(), time.process_time(), _idle_cpu_s()
     size = 1
     while True:
         elapsed = time.perf_counter() - start
@@ -977,7 +987,7 @@ def _rate_after_first(endless, iterator, first, seconds, step, warm, at_least):
             size = max(2, int(done / elapsed * 0.02))  # about 20 ms of elements per batch
             iterator = iter(endless.map(lambda *_: tf.constant(0, tf.int8)).batch(size))
             next(iterator)
-            done, start, cpu0 = 0, time.perf_counter(), time.process_time()
+            done, start, cpu0, idle0 = 0, time.perf_counter(), time.process_time(), _idle_cpu_s()
             continue
         element = next(iterator)
         if step is None:
@@ -985,9 +995,10 @@ def _rate_after_first(endless, iterator, first, seconds, step, warm, at_least):
         else:
             _consume(element, step)
             done += 1
-    cpu = time.process_time() - cpu0
+    cpu, idle = time.process_time() - cpu0, _idle_cpu_s()
     return {"first_s": first, "elements": done, "seconds": elapsed, "rate": done / elapsed,
-            "cores_busy": cpu / elapsed}
+            "cores_busy": cpu / elapsed, "cores_idle": None if idle0 is None or idle is None else
+            max(0.0, idle - idle0) / elapsed}
 
 
 def _consume(element, step):
@@ -998,41 +1009,50 @@ def _consume(element, step):
 
 
 LATE_S = 0.0015  # a 1 ms sleep that takes longer woke late: waiting py_functions stay near 1.1 ms
+GIL_CPU_FLOOR = 0.25  # the GIL share is of the cores the pipeline kept busy, counted as at least this
 
-# Counts the same 1 ms sleeps as the probe below, in a process of its own (so no GIL is shared with the
-# pipeline), from its "ready" line until its stdin closes; prints the share that took over argv[1] seconds.
+# Runs the same 1 ms sleeps as the probe below, in a process of its own (so no GIL is shared with the
+# pipeline), from its "ready" line until its stdin closes; prints the share of its time spent in sleeps
+# that took over argv[1] seconds.
 _LATE_ELSEWHERE = """
 import sys, threading, time
 bar, stop = float(sys.argv[1]), threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-late = samples = 0
+late = total = 0.0
 print("ready", flush=True)
 while not stop.is_set():
     t0 = time.perf_counter()
     time.sleep(0.001)
-    late += time.perf_counter() - t0 > bar
-    samples += 1
-print(late / max(samples, 1), flush=True)
+    took = time.perf_counter() - t0
+    late += took if took > bar else 0.0
+    total += took
+print(late / max(total, 1e-9), flush=True)
 """
 
 
 def _gil_held_share(dataset, seconds):
-    """Share of 1 ms sleeps that woke over 0.5 ms late while ``dataset`` runs: the GIL was taken.
+    """Share of the time ``dataset`` keeps a core busy that it holds the GIL.
 
-    A py_function call holds the GIL for the whole call, not for a switch
-    interval, so the bar is much lower than the generator probe's. A sleep
-    can also wake late because the cores are busy (other work, or the
-    pipeline's own threads); the same sleeps in a separate process, at the
-    same moment, measure that, and it is taken out.
+    A probe thread runs 1 ms sleeps while the pipeline runs; one that wakes
+    over 0.5 ms late found the GIL taken, and the time it took counts as time
+    the GIL was held. A py_function call holds the GIL for the whole call, not
+    for a switch interval, so the bar is much lower than the generator
+    probe's. A sleep can also wake late because the cores are busy (other
+    work, or the pipeline's own threads); the same sleeps in a separate
+    process, at the same moment, measure that, and it is taken out. On a busy
+    machine the pipeline runs, and so holds the GIL, only part of the time;
+    the share is of the CPU it kept busy (up to one core, at least a quarter
+    of one), so that load does not read as a GIL left free.
     """
-    stop, late, samples = threading.Event(), [0], [0]
+    stop, late, total = threading.Event(), [0.0], [0.0]
 
     def probe():
         while not stop.is_set():
             t0 = time.perf_counter()
             time.sleep(0.001)
-            late[0] += time.perf_counter() - t0 > LATE_S
-            samples[0] += 1
+            took = time.perf_counter() - t0
+            late[0] += took if took > LATE_S else 0.0
+            total[0] += took
 
     switch = sys.getswitchinterval()
     thread = threading.Thread(target=probe, daemon=True)
@@ -1043,8 +1063,8 @@ def _gil_held_share(dataset, seconds):
             if reference.stdout.readline().strip() != "ready":
                 raise DiagnoseError(f"the GIL probe's reference process did not start ({sys.executable})")
             thread.start()
-            _first_and_rate(dataset, seconds)
-            busy = late[0] / max(samples[0], 1)
+            cores_busy = _first_and_rate(dataset, seconds)["cores_busy"]
+            busy = late[0] / max(total[0], 1e-9)
             stop.set()
             elsewhere = float(reference.communicate(timeout=30)[0])
         finally:
@@ -1054,7 +1074,8 @@ def _gil_held_share(dataset, seconds):
             sys.setswitchinterval(switch)
             if reference.poll() is None:
                 reference.kill()
-    return max(0.0, busy - elsewhere) / max(1e-9, 1 - elsewhere)
+    held = max(0.0, busy - elsewhere) / max(1e-9, 1 - elsewhere)  # share of wall time
+    return min(1.0, held / min(1.0, max(GIL_CPU_FLOOR, cores_busy)))
 
 
 def _step_time(dataset, step, seconds):
@@ -1247,17 +1268,20 @@ def _finding(stages, cuts, costs, per_output, m, gil, options):
                     {"change": {stage.index: {"buffer_size": new}}})
     b = _slowest(stages, costs)
     stage, cut = stages[b], cuts[b]
-    # A stage that computes keeps the free CPU busy; one that waits leaves most of it idle. The bar
-    # is relative, since other threads of the process (and of the machine) add to what is measured.
-    waiting = cut["cores_busy"] < max(WAITING_CORES, WAITING_SHARE * min(1.0, free))
+    # A stage that computes keeps busy the CPU it can get; one that waits leaves most of it idle. What
+    # it could get is what it used plus what stayed idle meanwhile (or, without /proc/stat, the share
+    # a busy thread got before and after): load that comes and goes between the two cannot move it.
+    idle = cut.get("cores_idle")
+    room = min(1.0, free if idle is None else cut["cores_busy"] + idle)
+    waiting = cut["cores_busy"] < max(WAITING_CORES, WAITING_SHARE * room)
     if stage.name == "from_generator":
         return ("generator", b, "the Python generator is the slowest stage",
                 f"diagnose the generator itself: python -m recipes.diagnose MODULE:{_name(stage.generator)}",
                 None, {"generator": stage.generator})
     if stage.name == "map" and stage.python and gil is not None and gil >= GIL_HELD:
         return ("python-out-of-map", b,
-                f"its function runs Python (py_function) that holds the GIL at {gil:.0%} of probes, "
-                "so parallel calls cannot overlap it", "move the Python out of the map: " + MAINTAINED,
+                f"its function runs Python (py_function) that holds the GIL {gil:.0%} of the time it keeps a "
+                "core busy, so parallel calls cannot overlap it", "move the Python out of the map: " + MAINTAINED,
                 usable, None)
     for c in range(b):  # an expensive deterministic stage after a cache: cache it instead
         if stages[c].name == "cache" and stage.name == "map" and not stage.stateful and \

@@ -24,12 +24,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import recipes.diagnose as diagnose_module
 from recipes.diagnose import (
     RECIPES,
     DiagnoseError,
     Diagnosis,
     ExamplePipelines,
     _cores,
+    _finding,
+    _first_and_rate,
+    _gil_held_share,
     _importable,
     _rebuild,
     classify,
@@ -457,6 +461,60 @@ def test_a_change_it_cannot_apply_says_so():
     result = diagnose_pipeline(ExamplePipelines.python_map(), budget_s=PIPELINE_BUDGET, progress=False)
     assert result.kind == "python-out-of-map" and result.measured_speedup is None
     assert result.measured_with == "the Python inside the map must move to worker processes by hand"
+
+
+def _cut(busy, idle):
+    return {"first_s": 0.01, "elements": 100, "seconds": 1.0, "rate": 100.0, "cores_busy": busy,
+            "cores_idle": idle}
+
+
+@pytest.mark.parametrize("busy, idle, free, waits", [
+    (0.45, 0.0, 1.0, False),  # computes, but other work took the cores after the free share was read
+    (0.45, 1.5, 1.0, True),  # the same CPU with the cores idle meanwhile: it waits
+    (0.05, 0.0, 0.3, True),  # waits on a machine with no core idle
+    (0.45, None, 1.0, True),  # no /proc/stat: the free share read before and after decides, as it can
+])
+def test_waiting_is_judged_by_the_cpu_idle_while_the_stage_ran(busy, idle, free, waits):
+    """A serial map waits when it leaves idle most of the core it could have had: the cores it kept busy
+    plus those that stayed idle meanwhile. CI once read a computing map as waiting, when load came after
+    the free share was read; a stage that waits gets threads of its own in the change."""
+    stages = pipeline_stages(ExamplePipelines.serial_map())
+    cuts = [_cut(1.0, 1.0) for _ in stages]
+    cuts[1] = _cut(busy, idle)
+    costs = [0.001, 0.1, None, None]
+    m = {"cores": 2, "cpu_share_available": free}
+    kind, b, _, change, _, copy = _finding(stages, cuts, costs, costs, m, None, tf.data.Options())
+    assert (kind, b) == ("parallel-map", 1)
+    assert ("private_threadpool_size" in change) == waits, change
+    assert bool(copy["threads"]) == waits
+
+
+def test_cores_idle_is_measured_beside_cores_busy():
+    cut = _first_and_rate(tf.data.Dataset.range(10**9).map(lambda x: x + 1), 0.3)
+    assert 0.0 <= cut["cores_idle"] <= _cores() + 0.1  # Linux: from /proc/stat
+    assert 0.0 < cut["cores_busy"]
+
+
+def test_the_gil_share_is_of_the_cpu_the_pipeline_kept_busy(monkeypatch):
+    """A pipeline that runs Python half the time holds the GIL for all of the CPU it uses: the share must
+    say so, not read half (as it did when the share was of wall time, and load halved it again)."""
+    def half_python(dataset, seconds, **_):
+        start, cpu0 = time.perf_counter(), time.process_time()
+        while time.perf_counter() - start < seconds:
+            burst = time.perf_counter()
+            while time.perf_counter() - burst < 0.01:  # 10 ms of Python, under the probe's 20 ms switch
+                pass
+            time.sleep(0.01)
+        return {"cores_busy": (time.process_time() - cpu0) / (time.perf_counter() - start)}
+
+    def waits(dataset, seconds, **_):
+        time.sleep(seconds)
+        return {"cores_busy": 0.0}
+
+    monkeypatch.setattr(diagnose_module, "_first_and_rate", half_python)
+    assert _gil_held_share(None, 1.0) >= 0.7
+    monkeypatch.setattr(diagnose_module, "_first_and_rate", waits)
+    assert _gil_held_share(None, 0.5) < 0.2
 
 
 def test_rebuilt_copies_give_the_same_elements():
