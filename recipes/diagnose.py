@@ -230,8 +230,12 @@ def _run_copies(streams, threads, seconds, probe=False):
     With ``probe``, this thread meanwhile sleeps 1 ms at a time and notes how
     late it wakes: a wake-up needs the GIL, so it is late by about the switch
     interval (set to 20 ms here) when the generator holds the GIL, and on time
-    when the generator waits or runs native code that released it. It also
-    notes whether the generator is inside TensorFlow's Python code.
+    when the generator waits or runs native code that released it. The share
+    of the probe's time spent in late sleeps is the share of time the GIL was
+    held (a count of late sleeps would not be: on a busy machine the generator
+    waits for a core between turns, the GIL sits free, and the probe's quick
+    on-time sleeps outnumber the long late ones). It also notes whether the
+    generator is inside TensorFlow's Python code.
     """
     stop, counts, errors = threading.Event(), [0] * threads, []
     while len(streams) < threads:
@@ -248,7 +252,8 @@ def _run_copies(streams, threads, seconds, probe=False):
             stop.set()
 
     workers = [threading.Thread(target=work, args=(j,), daemon=True) for j in range(threads)]
-    late = in_tf = samples = 0
+    late = total = 0.0
+    in_tf = samples = 0
     switch = sys.getswitchinterval()
     if probe:
         sys.setswitchinterval(0.02)
@@ -261,7 +266,9 @@ def _run_copies(streams, threads, seconds, probe=False):
             while time.perf_counter() < deadline and not stop.is_set():
                 t0 = time.perf_counter()
                 time.sleep(0.001)
-                late += time.perf_counter() - t0 > 0.011
+                took = time.perf_counter() - t0
+                late += took if took > 0.011 else 0.0
+                total += took
                 frame = sys._current_frames().get(workers[0].ident)
                 samples += 1
                 in_tf += frame is not None and f"{os.sep}tensorflow{os.sep}" in frame.f_code.co_filename
@@ -279,7 +286,7 @@ def _run_copies(streams, threads, seconds, probe=False):
     result = {"threads": threads, "elements": sum(counts), "seconds": wall, "rate": sum(counts) / wall,
               "cpu_per_wall": cpu / wall}
     if probe:
-        result.update(probe_samples=samples, gil_held_share=late / max(samples, 1),
+        result.update(probe_samples=samples, gil_held_share=late / max(total, 1e-9),
                       in_tensorflow_share=in_tf / max(samples, 1))
     return result
 

@@ -36,6 +36,8 @@ from recipes.diagnose import (
     _gil_held_share,
     _importable,
     _rebuild,
+    _run_copies,
+    _Stream,
     classify,
     diagnose,
     diagnose_pipeline,
@@ -493,6 +495,23 @@ def test_cores_idle_is_measured_beside_cores_busy():
     cut = _first_and_rate(tf.data.Dataset.range(10**9).map(lambda x: x + 1), 0.3)
     assert 0.0 <= cut["cores_idle"] <= _cores() + 0.1  # Linux: from /proc/stat
     assert 0.0 < cut["cores_busy"]
+
+
+def python_half_the_time():
+    """30 ms of Python holding the GIL, then 30 ms of waiting, per element."""
+    for i in range(10**6):
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.03:
+            pass
+        time.sleep(0.03)
+        yield i
+
+
+def test_the_generator_gil_share_is_a_share_of_time_not_of_wake_ups():
+    """Half the time in Python reads about half. Counted by wake-ups it read near 0.06: each 30 ms hold
+    makes one or two late wake-ups, each 30 ms wait about 27 on-time ones."""
+    result = _run_copies([_Stream(python_half_the_time, ())], 1, 1.5, probe=True)
+    assert 0.3 <= result["gil_held_share"] <= 0.8, result
 
 
 def test_the_gil_share_is_of_the_cpu_the_pipeline_kept_busy(monkeypatch):
