@@ -31,6 +31,7 @@ the process-pool recipe import this module quickly.
 # --8<-- [start:setup]
 import argparse
 import ast
+import contextlib
 import importlib
 import inspect
 import itertools
@@ -61,7 +62,8 @@ RECIPES = {
     "tf-ops": "recipes/parallel_map.md",
     "not-the-generator": "recipes/parallel_map.md",
 }
-GIL_HELD = 0.4  # share of the probe's wake-ups that found the GIL taken: above it, Python computes
+GIL_HELD = 0.4  # share of the time the GIL probe found the GIL taken: above it, Python computes
+GENERATOR_LATE_S = 0.011  # a 1 ms sleep beside a generator that takes longer waited for a forced switch
 OWN_CPU = 0.3  # CPU outside the GIL, as a share of one core: below it, the generator waits
 IN_TENSORFLOW = 0.5  # share of samples inside TensorFlow's Python code: above it, eager ops
 MAX_THREADS = 16
@@ -220,6 +222,71 @@ def _cpu_share(seconds=0.1):
     return min(1.0, max(0.05, (time.thread_time() - cpu0) / (time.perf_counter() - wall0)))
 
 
+# Helper scripts run in a process of their own beside the measured one (so they share no GIL with it),
+# from their "ready" line until their stdin closes; then each prints one number.
+# The same 1 ms sleeps as a GIL probe: the share of its time spent in sleeps that took over argv[1]
+# seconds, which only busy cores can make late.
+_LATE_ELSEWHERE = """
+import sys, threading, time
+bar, stop = float(sys.argv[1]), threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+late = total = 0.0
+print("ready", flush=True)
+while not stop.is_set():
+    t0 = time.perf_counter()
+    time.sleep(0.001)
+    took = time.perf_counter() - t0
+    late += took if took > bar else 0.0
+    total += took
+print(late / max(total, 1e-9), flush=True)
+"""
+# How many threads of process argv[1] are running or waiting for a core (state R in /proc), on
+# average: the CPU the process asks for, whether the machine gives it or not.
+_RUNNING_THREADS = """
+import os, random, sys, threading, time
+task, stop = f"/proc/{sys.argv[1]}/task", threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+running = samples = 0
+print("ready", flush=True)
+while not stop.is_set():
+    for tid in os.listdir(task):
+        try:
+            with open(f"{task}/{tid}/stat", "rb") as stat:
+                running += stat.read().rsplit(b")", 1)[1].split()[0] == b"R"
+        except (OSError, IndexError):
+            pass
+    samples += 1
+    time.sleep(random.uniform(0.003, 0.017))  # not in step with the threads' own timers
+print(running / max(samples, 1), flush=True)
+"""
+
+
+class _Beside:
+    """``with _Beside(script, *args) as helper:`` runs ``script`` beside this process; ``helper.value`` is
+    the number it printed, read when the block ends without an error."""
+
+    def __init__(self, script, *args):
+        self.command, self.value = [sys.executable, "-c", script, *map(str, args)], None
+
+    def __enter__(self):
+        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.process.stdout.readline().strip() != "ready":
+            self.__exit__(DiagnoseError, None, None)
+            raise DiagnoseError(f"a measuring helper process did not start ({sys.executable})")
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        try:
+            out = self.process.communicate(timeout=30)[0]  # closes its stdin: it prints and ends
+            if kind is None:
+                self.value = float(out)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+        return False
+
+
 def _run_copies(streams, threads, seconds, probe=False):
     """Run ``threads`` copies of the generator, one per thread, for ``seconds``.
 
@@ -234,8 +301,10 @@ def _run_copies(streams, threads, seconds, probe=False):
     of the probe's time spent in late sleeps is the share of time the GIL was
     held (a count of late sleeps would not be: on a busy machine the generator
     waits for a core between turns, the GIL sits free, and the probe's quick
-    on-time sleeps outnumber the long late ones). It also notes whether the
-    generator is inside TensorFlow's Python code.
+    on-time sleeps outnumber the long late ones). Busy cores alone also make
+    sleeps late; the same sleeps in a separate process, at the same moment,
+    measure that, and it is taken out. It also notes whether the generator is
+    inside TensorFlow's Python code.
     """
     stop, counts, errors = threading.Event(), [0] * threads, []
     while len(streams) < threads:
@@ -255,38 +324,41 @@ def _run_copies(streams, threads, seconds, probe=False):
     late = total = 0.0
     in_tf = samples = 0
     switch = sys.getswitchinterval()
-    if probe:
-        sys.setswitchinterval(0.02)
-    try:
-        wall0, cpu0, own0 = time.perf_counter(), time.process_time(), time.thread_time()
-        for w in workers:
-            w.start()
-        deadline = wall0 + seconds
+    reference = _Beside(_LATE_ELSEWHERE, GENERATOR_LATE_S) if probe else contextlib.nullcontext()
+    with reference:
         if probe:
-            while time.perf_counter() < deadline and not stop.is_set():
-                t0 = time.perf_counter()
-                time.sleep(0.001)
-                took = time.perf_counter() - t0
-                late += took if took > 0.011 else 0.0
-                total += took
-                frame = sys._current_frames().get(workers[0].ident)
-                samples += 1
-                in_tf += frame is not None and f"{os.sep}tensorflow{os.sep}" in frame.f_code.co_filename
-        else:
-            stop.wait(seconds)
-        stop.set()
-        for w in workers:
-            w.join()
-        wall = time.perf_counter() - wall0
-        cpu = time.process_time() - cpu0 - (time.thread_time() - own0)  # minus this thread's probing
-    finally:
-        sys.setswitchinterval(switch)
+            sys.setswitchinterval(0.02)
+        try:
+            wall0, cpu0, own0 = time.perf_counter(), time.process_time(), time.thread_time()
+            for w in workers:
+                w.start()
+            deadline = wall0 + seconds
+            if probe:
+                while time.perf_counter() < deadline and not stop.is_set():
+                    t0 = time.perf_counter()
+                    time.sleep(0.001)
+                    took = time.perf_counter() - t0
+                    late += took if took > GENERATOR_LATE_S else 0.0
+                    total += took
+                    frame = sys._current_frames().get(workers[0].ident)
+                    samples += 1
+                    in_tf += frame is not None and f"{os.sep}tensorflow{os.sep}" in frame.f_code.co_filename
+            else:
+                stop.wait(seconds)
+            stop.set()
+            for w in workers:
+                w.join()
+            wall = time.perf_counter() - wall0
+            cpu = time.process_time() - cpu0 - (time.thread_time() - own0)  # minus this thread's probing
+        finally:
+            sys.setswitchinterval(switch)
     if errors:
         raise errors[0]
     result = {"threads": threads, "elements": sum(counts), "seconds": wall, "rate": sum(counts) / wall,
               "cpu_per_wall": cpu / wall}
     if probe:
-        result.update(probe_samples=samples, gil_held_share=late / max(total, 1e-9),
+        held, elsewhere = late / max(total, 1e-9), reference.value
+        result.update(probe_samples=samples, gil_held_share=max(0.0, held - elsewhere) / max(1e-9, 1 - elsewhere),
                       in_tensorflow_share=in_tf / max(samples, 1))
     return result
 
@@ -786,6 +858,7 @@ PYTHON_OPS = {"EagerPyFunc", "PyFunc", "PyFuncStateless"}
 LOOP_OPS = {"While", "StatelessWhile"}
 WAITING_CORES = 0.15  # a stage whose pipeline keeps less CPU busy than this waits, however busy the machine
 WAITING_SHARE = 0.5  # ... or less than this share of the CPU that was free (a computing stage fills it)
+WAITING_THREADS = 1.0  # ... if it also keeps fewer threads running or ready to run, on average (Linux)
 STALL_S = 0.5  # a first element later than this after its input's is a stall
 NAMES = {  # class of a transformation's dataset in TF 2.21 -> the method that made it
     "_MapDataset": "map", "_ParallelMapDataset": "map", "_BatchDataset": "batch",
@@ -934,14 +1007,16 @@ def pipeline_stages(dataset):
 
 
 # --8<-- [start:cuts]
-def _first_and_rate(dataset, seconds, step=None, warm=0, at_least=10):
+def _first_and_rate(dataset, seconds, step=None, warm=0, at_least=10, demand=False):
     """Time to the first element, then elements per second of ``dataset`` repeated.
 
     Each element becomes a constant, so the consumer does no work; fast
     pipelines are counted in batches, so Python's loop does not cap the rate.
     Counts ``at_least`` elements when they come within four times ``seconds``.
     With ``step`` (seconds or a function of one element), the consumer spends
-    that long on each element, as a training step would.
+    that long on each element, as a training step would. With ``demand`` (on
+    Linux), ``threads_running`` is how many of this process's threads were
+    running or waiting for a core, on average, while the rate was timed.
     """
     tf = _tf()
     endless = dataset.repeat()
@@ -958,7 +1033,7 @@ def _first_and_rate(dataset, seconds, step=None, warm=0, at_least=10):
         raise DiagnoseError(_op_error(error)) from error
     first = time.perf_counter() - start
     try:
-        return _rate_after_first(endless, iterator, first, seconds, step, warm, at_least)
+        return _rate_after_first(endless, iterator, first, seconds, step, warm, at_least, demand)
     except tf.errors.OpError as error:
         raise DiagnoseError(_op_error(error)) from error
 
@@ -969,43 +1044,35 @@ def _op_error(error):
     return f"raised {type(error).__name__}: {first}"
 
 
-def _idle_cpu_s():
-    """CPU seconds all cores have spent idle since boot (Linux /proc/stat), or None elsewhere."""
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = stat.readline().split()
-        return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")  # idle + iowait
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
-
-
-def _rate_after_first(endless, iterator, first, seconds, step, warm, at_least):
+def _rate_after_first(endless, iterator, first, seconds, step, warm, at_least, demand=False):
     """The rest of :func:`_first_and_rate`, after the first element came."""
     tf = _tf()
     for _ in range(warm):
         next(iterator)
-    done, start, cpu0, idle0 = 0, time.perf_counter(), time.process_time(), _idle_cpu_s()
-    size = 1
-    while True:
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds and (done >= at_least or elapsed >= 4 * seconds):
-            break
-        if step is None and done >= 200 and done / elapsed > 2_000 and size == 1:
-            size = max(2, int(done / elapsed * 0.02))  # about 20 ms of elements per batch
-            iterator = iter(endless.map(lambda *_: tf.constant(0, tf.int8)).batch(size))
-            next(iterator)
-            done, start, cpu0, idle0 = 0, time.perf_counter(), time.process_time(), _idle_cpu_s()
-            continue
-        element = next(iterator)
-        if step is None:
-            done += len(element) if size > 1 else 1
-        else:
-            _consume(element, step)
-            done += 1
-    cpu, idle = time.process_time() - cpu0, _idle_cpu_s()
+    task = f"/proc/{os.getpid()}/task"
+    sampler = _Beside(_RUNNING_THREADS, os.getpid()) if demand and os.path.isdir(task) else contextlib.nullcontext()
+    with sampler:
+        done, start, cpu0 = 0, time.perf_counter(), time.process_time()
+        size = 1
+        while True:
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds and (done >= at_least or elapsed >= 4 * seconds):
+                break
+            if step is None and done >= 200 and done / elapsed > 2_000 and size == 1:
+                size = max(2, int(done / elapsed * 0.02))  # about 20 ms of elements per batch
+                iterator = iter(endless.map(lambda *_: tf.constant(0, tf.int8)).batch(size))
+                next(iterator)
+                done, start, cpu0 = 0, time.perf_counter(), time.process_time()
+                continue
+            element = next(iterator)
+            if step is None:
+                done += len(element) if size > 1 else 1
+            else:
+                _consume(element, step)
+                done += 1
+        cpu = time.process_time() - cpu0
     return {"first_s": first, "elements": done, "seconds": elapsed, "rate": done / elapsed,
-            "cores_busy": cpu / elapsed, "cores_idle": None if idle0 is None or idle is None else
-            max(0.0, idle - idle0) / elapsed}
+            "cores_busy": cpu / elapsed, "threads_running": getattr(sampler, "value", None)}
 
 
 def _consume(element, step):
@@ -1017,25 +1084,6 @@ def _consume(element, step):
 
 LATE_S = 0.0015  # a 1 ms sleep that takes longer woke late: waiting py_functions stay near 1.1 ms
 GIL_CPU_FLOOR = 0.25  # the GIL share is of the cores the pipeline kept busy, counted as at least this
-
-# Runs the same 1 ms sleeps as the probe below, in a process of its own (so no GIL is shared with the
-# pipeline), from its "ready" line until its stdin closes; prints the share of its time spent in sleeps
-# that took over argv[1] seconds.
-_LATE_ELSEWHERE = """
-import sys, threading, time
-bar, stop = float(sys.argv[1]), threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-late = total = 0.0
-print("ready", flush=True)
-while not stop.is_set():
-    t0 = time.perf_counter()
-    time.sleep(0.001)
-    took = time.perf_counter() - t0
-    late += took if took > bar else 0.0
-    total += took
-print(late / max(total, 1e-9), flush=True)
-"""
-
 
 def _gil_held_share(dataset, seconds):
     """Share of the time ``dataset`` keeps a core busy that it holds the GIL.
@@ -1063,24 +1111,18 @@ def _gil_held_share(dataset, seconds):
 
     switch = sys.getswitchinterval()
     thread = threading.Thread(target=probe, daemon=True)
-    with subprocess.Popen([sys.executable, "-c", _LATE_ELSEWHERE, str(LATE_S)], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, text=True) as reference:
+    with _Beside(_LATE_ELSEWHERE, LATE_S) as reference:
         sys.setswitchinterval(0.02)
         try:
-            if reference.stdout.readline().strip() != "ready":
-                raise DiagnoseError(f"the GIL probe's reference process did not start ({sys.executable})")
             thread.start()
             cores_busy = _first_and_rate(dataset, seconds)["cores_busy"]
             busy = late[0] / max(total[0], 1e-9)
-            stop.set()
-            elsewhere = float(reference.communicate(timeout=30)[0])
         finally:
             stop.set()
             if thread.is_alive():
                 thread.join()
             sys.setswitchinterval(switch)
-            if reference.poll() is None:
-                reference.kill()
+    elsewhere = reference.value
     held = max(0.0, busy - elsewhere) / max(1e-9, 1 - elsewhere)  # share of wall time
     return min(1.0, held / min(1.0, max(GIL_CPU_FLOOR, cores_busy)))
 
@@ -1275,12 +1317,14 @@ def _finding(stages, cuts, costs, per_output, m, gil, options):
                     {"change": {stage.index: {"buffer_size": new}}})
     b = _slowest(stages, costs)
     stage, cut = stages[b], cuts[b]
-    # A stage that computes keeps busy the CPU it can get; one that waits leaves most of it idle. What
-    # it could get is what it used plus what stayed idle meanwhile (or, without /proc/stat, the share
-    # a busy thread got before and after): load that comes and goes between the two cannot move it.
-    idle = cut.get("cores_idle")
-    room = min(1.0, free if idle is None else cut["cores_busy"] + idle)
-    waiting = cut["cores_busy"] < max(WAITING_CORES, WAITING_SHARE * room)
+    # A stage that computes keeps the free CPU busy; one that waits leaves most of it idle. The bar is
+    # relative, since other threads of the process (and of the machine) add to what is measured. But
+    # load that comes after the free share was read starves a computing stage too, so (on Linux) a
+    # stage that waits must also keep fewer than one thread running or ready to run: a computing one
+    # keeps at least one, however busy the machine (waiting ones measured 0.04-0.89, computing 1.22-1.77).
+    running = cut.get("threads_running")
+    waiting = cut["cores_busy"] < max(WAITING_CORES, WAITING_SHARE * min(1.0, free)) and \
+        (running is None or running < WAITING_THREADS)
     if stage.name == "from_generator":
         return ("generator", b, "the Python generator is the slowest stage",
                 f"diagnose the generator itself: python -m recipes.diagnose MODULE:{_name(stage.generator)}",
@@ -1375,7 +1419,7 @@ def diagnose_pipeline(dataset, budget_s=20.0, step=None, try_change=True, progre
     for stage in stages:
         say(f"stage {stage.index}/{n} {stage.label}: the pipeline cut after it ({each:.1f} s)")
         try:
-            cuts.append(_first_and_rate(stage.dataset.with_options(options), each, at_least=5))
+            cuts.append(_first_and_rate(stage.dataset.with_options(options), each, at_least=5, demand=True))
         except DiagnoseError as error:
             if "empty" in str(error) and stage.index:
                 raise DiagnoseError(f"stage {stage.index} {stage.label} gave no element, though its input "
