@@ -1053,7 +1053,7 @@ def _rate_after_first(endless, iterator, first, seconds, step, warm, at_least, d
     sampler = _Beside(_RUNNING_THREADS, os.getpid()) if demand and os.path.isdir(task) else contextlib.nullcontext()
     with sampler:
         done, start, cpu0 = 0, time.perf_counter(), time.process_time()
-        size = 1
+        size, times, counts = 1, [start], [0]
         while True:
             elapsed = time.perf_counter() - start
             if elapsed >= seconds and (done >= at_least or elapsed >= 4 * seconds):
@@ -1063,6 +1063,7 @@ def _rate_after_first(endless, iterator, first, seconds, step, warm, at_least, d
                 iterator = iter(endless.map(lambda *_: tf.constant(0, tf.int8)).batch(size))
                 next(iterator)
                 done, start, cpu0 = 0, time.perf_counter(), time.process_time()
+                times, counts = [start], [0]
                 continue
             element = next(iterator)
             if step is None:
@@ -1070,9 +1071,27 @@ def _rate_after_first(endless, iterator, first, seconds, step, warm, at_least, d
             else:
                 _consume(element, step)
                 done += 1
+            times.append(time.perf_counter())
+            counts.append(done)
         cpu = time.process_time() - cpu0
-    return {"first_s": first, "elements": done, "seconds": elapsed, "rate": done / elapsed,
+    return {"first_s": first, "elements": done, "seconds": elapsed, "rate": _steady_rate(times, counts),
             "cores_busy": cpu / elapsed, "threads_running": getattr(sampler, "value", None)}
+
+
+def _steady_rate(times, counts, points=200):
+    """Elements per second: the median slope between every two arrivals (Theil-Sen), so that one
+    stall of the whole process (common on a busy machine, and long against a short cut) moves it
+    little, where elements over elapsed time would count the stall in full."""
+    t, c = np.asarray(times, float), np.asarray(counts, float)
+    if len(t) > points:
+        pick = np.linspace(0, len(t) - 1, points).round().astype(int)
+        t, c = t[pick], c[pick]
+    i, j = np.triu_indices(len(t), 1)
+    dt = t[j] - t[i]
+    ok = dt > 0
+    if len(t) < 3 or not ok.any():
+        return c[-1] / max(t[-1] - t[0], 1e-9)
+    return float(np.median((c[j] - c[i])[ok] / dt[ok]))
 
 
 def _consume(element, step):

@@ -37,6 +37,7 @@ from recipes.diagnose import (
     _importable,
     _rebuild,
     _run_copies,
+    _steady_rate,
     _Stream,
     classify,
     diagnose,
@@ -499,6 +500,17 @@ def test_threads_ready_to_run_separate_computing_from_waiting():
     waiting = _first_and_rate(ExamplePipelines.waiting_map(), 0.5, at_least=5, demand=True)
     assert computing["threads_running"] >= 1.0 > waiting["threads_running"], (computing, waiting)
     assert _first_and_rate(ExamplePipelines.serial_map(), 0.2)["threads_running"] is None  # only when asked
+
+
+def test_a_stall_of_the_whole_process_barely_moves_a_cut_s_rate():
+    """CI once stalled the cut of a range (100,000 elements/s) for 0.25 s of its 0.27: 5 elements over the
+    elapsed time read 18/s, the range became the slowest stage, and python_map read 'tuned'."""
+    times, counts = [0.0, 0.25, 0.2501, 0.2502, 0.2503, 0.2504], [0, 1, 2, 3, 4, 5]
+    assert _steady_rate(times, counts) == pytest.approx(10_000)
+    steady = np.arange(0, 1, 0.01)
+    assert _steady_rate(steady, np.arange(100)) == pytest.approx(100)
+    bursts = [0.0] + [k * 0.08 + 1e-4 * i for k in range(1, 6) for i in range(8)]  # 8 at once every 80 ms
+    assert _steady_rate(bursts, range(len(bursts))) == pytest.approx(100, rel=0.1)
 
 
 def python_half_the_time():
