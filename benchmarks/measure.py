@@ -93,20 +93,21 @@ def consume(iterable, n, warmup_batches=8):
     """Iterate in a plain loop, as training does, and check that 0..n-1 arrived.
 
     Returns ``(steady_seconds, first_seconds, skipped, timed_batches,
-    steady_cpu_seconds, end_seconds)``: the time from the end of the warm-up to
-    the last batch, the time to the first batch, how many elements the warm-up
-    held, how many batches were timed, the CPU time this process (all its
-    threads) spent over the timed part, and the time from the last batch to the
-    end of the loop. The warm-up is the first ``warmup_batches`` batches (at
-    most half of the run): loaders with worker processes compute batches ahead
-    while they start, and those would otherwise count as if they had come for
-    free. The end is timed apart because it is not throughput: leaving the loop
-    raises ``StopIteration`` and deletes the iterator, which stops its threads
-    or worker processes, and on TF 2.21 deleting the iterator of an autotuned
-    ``tf.data`` pipeline sometimes waits for its autotuning thread to wake, a
-    wait that grows with how long the iterator ran (about 1-2 s after 1.5-3 s
-    of iterating here, in 1 run of 3). Counted in, it made the rates of one
-    pipeline fall into two clusters about 1.5x apart.
+    steady_cpu_seconds, end_seconds, rate)``: the time from the end of the
+    warm-up to the last batch, the time to the first batch, how many elements the
+    warm-up held, how many batches were timed, the CPU time this process (all
+    its threads) spent over the timed part, the time from the last batch to the
+    end of the loop, and the steady rate (:func:`steady_rate`). The warm-up is
+    the first ``warmup_batches`` batches (at most half of the run): loaders with
+    worker processes compute batches ahead while they start, and those would
+    otherwise count as if they had come for free. The end is timed apart because
+    it is not throughput: leaving the loop raises ``StopIteration`` and deletes
+    the iterator, which stops its threads or worker processes, and on TF 2.21
+    deleting the iterator of an autotuned ``tf.data`` pipeline sometimes waits
+    for its autotuning thread to wake, a wait that grows with how long the
+    iterator ran (about 1-2 s after 1.5-3 s of iterating here, in 1 run of 3).
+    Counted in, it made the rates of one pipeline fall into two clusters about
+    1.5x apart.
     """
     got, times, cpu = [], [], []
     start = time.perf_counter()
@@ -123,9 +124,31 @@ def consume(iterable, n, warmup_batches=8):
         return end - start, end - start, 0, 0, 0.0, 0.0
     warm = max(1, min(warmup_batches, len(times) // 2))
     if warm == len(times):  # one batch: nothing after the warm-up to time
-        return end - start, times[0] - start, 0, 1, cpu[-1], end - times[-1]
+        return end - start, times[0] - start, 0, 1, cpu[-1], end - times[-1], n / max(end - start, 1e-9)
     return (times[-1] - times[warm - 1], times[0] - start, sum(sizes[:warm]), len(times) - warm,
-            cpu[-1] - cpu[warm - 1], end - times[-1])
+            cpu[-1] - cpu[warm - 1], end - times[-1], steady_rate(times[warm - 1:], sizes[warm:]))
+
+
+def steady_rate(times, sizes, points=400):
+    """Elements per second after the warm-up: the Theil-Sen slope of elements delivered against time.
+
+    ``times[0]`` is the last warm-up batch's arrival, ``times[k]`` the arrival of
+    the batch of ``sizes[k - 1]`` elements. The median slope between every two
+    arrivals moves little for a burst of batches a loader made ahead before the
+    clock started (DataLoader with 16 workers keeps 32 ready, more than the
+    warm-up skips) or for a stall; elements over elapsed time counts both in
+    full. At most ``points`` arrivals, evenly spread, enter the fit.
+    """
+    import scipy.stats
+
+    t = np.asarray(times, float)
+    c = np.concatenate([[0.0], np.cumsum(sizes, dtype=float)])
+    if len(t) > points:
+        pick = np.linspace(0, len(t) - 1, points).round().astype(int)
+        t, c = t[pick], c[pick]
+    if len(t) < 3 or t[-1] <= t[0]:
+        return (c[-1] - c[0]) / max(t[-1] - t[0], 1e-9)
+    return float(scipy.stats.theilslopes(c, t)[0])
 
 
 def settle():
@@ -147,8 +170,8 @@ def batches(pattern, n):
 def run_once(pattern, n, disc):
     """One timed run of ``n`` elements: a dict of rate, timed seconds and batches, first batch, start-up."""
     made, pool = batches(pattern, n)
-    steady, first, skipped, timed, cpu, end = consume(tail(made), n, warmup_of(pattern, disc))
-    return {"rate": (n - skipped) / max(steady, 1e-9), "seconds": steady, "batches": timed, "n": n,
+    steady, first, skipped, timed, cpu, end, rate = consume(tail(made), n, warmup_of(pattern, disc))
+    return {"rate": rate, "seconds": steady, "batches": timed, "n": n,
             "first_s": first, "end_s": end, "startup_s": pool.startup_s if pool is not None else None,
             "consumer_cpu_us": 1e6 * cpu / max(n - skipped, 1)}
 
@@ -169,7 +192,8 @@ def measure_pattern(pattern, n, disc, tries=4):
             return result, n
         warm = warmup_of(pattern, disc) * BATCH
         wanted = max(result["rate"] * disc.min_seconds * 1.3, disc.min_batches * BATCH * 1.3)
-        n = min(disc.max_n, warm + BATCH * int(np.ceil(wanted / BATCH)))
+        # At most 4x the last run: a short run's rate can be a burst's (batches made ahead), not the steady one.
+        n = min(disc.max_n, 4 * n, warm + BATCH * int(np.ceil(wanted / BATCH)))
     return result, n
 
 
@@ -195,9 +219,10 @@ def _graph_loop():
 class Limit:
     """The physical limit of a group, measured in each repetition like a pattern.
 
-    Class A: ``MAX_SHARDS`` waits at once (``MAX_SHARDS`` / the measured wait).
-    Classes B, C, E: the bare work in as many processes as cores (or as the
-    scaling run's workers), all at once, the fastest one's rate times their
+    Class A: ``MAX_SHARDS`` waits at once, exactly ``MAX_SHARDS / LATENCY_S``
+    (a real wait only lasts longer). Classes B, C, E: the bare work in as many
+    processes as cores (or as the scaling run's workers), fresh ones each
+    repetition, all at once, the fastest one's rate times their
     number; class E also copies each result once
     into a batch buffer (the copy into the batch tensor no pipeline avoids).
     Class D: the bare TF ops in as many threads as cores (the ops release the GIL),
@@ -209,7 +234,7 @@ class Limit:
         self.processes = processes or (MAX_SHARDS if workload == "A" else (os.cpu_count() or 1))
         self.name = f"limit_{size}" if size else "limit"
         self.rule = {
-            "A": f"{MAX_SHARDS} waits at once / measured wait",
+            "A": f"{MAX_SHARDS} waits at once / {LATENCY_S * 1e3:g} ms (exact)",
             "D": f"the bare TF ops in a graph loop, in {self.processes} threads at once",
             "E": f"the bare work plus one copy into a batch buffer, in {self._procs()} at once (fastest x processes)",
         }.get(workload, f"the bare work in {self._procs()} at once (fastest x processes)")
@@ -219,12 +244,8 @@ class Limit:
 
     def run(self, disc):
         seconds = max(disc.min_seconds, 0.05)
-        if self.workload == "A":
-            count, start = 0, time.perf_counter()
-            while count < BATCH or time.perf_counter() - start < seconds:
-                time.sleep(LATENCY_S)
-                count += 1
-            return self.processes * count / (time.perf_counter() - start)
+        if self.workload == "A":  # exact: no element comes before its wait ends, and 16 wait at once at most
+            return self.processes / LATENCY_S
         if self.workload == "D":
             t = tf()
             loop = _graph_loop()
@@ -244,13 +265,17 @@ class Limit:
             for th in threads:
                 th.join()
             return sum(rates)
-        pool = shared_process_pool(self.processes)
-        futures = [pool.submit(time_bare_work, self.workload, seconds, self.size, self.workload == "E")
-                   for _ in range(self.processes)]
-        # The fastest process times their number: processes running the same
-        # code differ in speed by up to ~10 % here (memory layout), and the
-        # pattern's workers may be the faster kind; the sum would not bound them.
-        return self.processes * max(count / elapsed for count, elapsed in (f.result() for f in futures))
+        # Fresh processes every repetition, as the patterns' workers are: processes running the same code
+        # differ in speed by up to ~10 % here (memory layout), so a long-lived pool would fix one draw for
+        # the whole run. They start the clock together, after all have started. The fastest one's rate
+        # times their number: the pattern's workers may be the faster kind; the sum would not bound them.
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(self.processes, mp_context=ctx) as pool:
+            list(pool.map(int, range(self.processes)))  # every worker started
+            start_at = time.time() + 0.5
+            futures = [pool.submit(time_bare_work, self.workload, seconds, self.size, self.workload == "E",
+                                   start_at) for _ in range(self.processes)]
+            return self.processes * max(count / elapsed for count, elapsed in (f.result() for f in futures))
 
 
 @dataclass

@@ -114,18 +114,21 @@ def indices_of(batch):
     return rows[:, :8].copy().view(np.int64).reshape(-1)
 
 
-def time_bare_work(workload, seconds, size=None, copy=False):
+def time_bare_work(workload, seconds, size=None, copy=False, start_at=None):
     """Run the bare work for ``seconds`` (at least one batch); returns ``(elements, elapsed_s)``.
 
     Runs in a worker process of its own (several at once for the limit).
     With ``copy``, each result is also copied once into a batch buffer, as the
     one copy into the batch tensor that no pipeline can avoid (the buffer is
     allocated and touched before the clock starts: the bound stays an upper
-    bound).
+    bound). With ``start_at`` (``time.time()``), the clock starts then, so
+    several processes run at once.
     """
     work = work_for(workload, size)
     first = np.asarray(work(0))
     batch = np.zeros((BATCH, *first.shape), first.dtype) if copy else None
+    if start_at is not None:
+        time.sleep(max(0.0, start_at - time.time()))
     count, start = 0, time.perf_counter()
     while True:
         result = work(count)
@@ -147,7 +150,7 @@ class Workload:
 
 WORKLOADS = {
     "A": Workload("A", "latency-bound", f"time.sleep({LATENCY_S * 1000:g} ms) per element; releases the GIL",
-                  f"{MAX_SHARDS} concurrent waits / measured wait"),
+                  f"{MAX_SHARDS} concurrent waits / {LATENCY_S * 1e3:g} ms, exact"),
     "B": Workload("B", "pure-Python CPU-bound", f"a {PY_LOOP:,}-step interpreter loop per element; holds the GIL",
                   "cores x single-core rate of the bare work"),
     "C": Workload("C", "NumPy-heavy", f"np.sort of {SORT_SIZE:,} float64 per element; releases the GIL",

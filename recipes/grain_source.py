@@ -56,6 +56,7 @@ the standard library, NumPy, TensorFlow and Grain.
 """
 
 # --8<-- [start:setup]
+import gc
 import itertools
 import os
 
@@ -174,11 +175,17 @@ def grain_dataset(source, transform, output_signature, *, worker_count, batch_si
         iterator = iter(grain_pipeline(source, transform, worker_count=worker_count, seed=epoch_seed,
                                        worker_buffer_size=worker_buffer_size, read_threads=read_threads,
                                        **options))
+        element = None
         try:
             for element in iterator:
                 yield _owned(element)
         finally:
             iterator.close()  # stop the workers now, not when garbage collected
+            iterator = element = None
+            # Two of Grain's batches are left in a reference cycle of young objects: collecting the young
+            # generations (well under 1 ms; a full collection beside TensorFlow takes ~0.4 s) frees their
+            # shared memory now, not at the next automatic collection or with a warning at exit.
+            gc.collect(1)
 
     dataset = tf.data.Dataset.from_generator(generator, output_signature=output_signature)
     return dataset.apply(tf.data.experimental.assert_cardinality(length))

@@ -296,8 +296,8 @@ def test_consume_reads_indices_from_batches_of_any_element_size_and_skips_the_wa
         batch = np.stack([np.asarray(work_e(size, i)) for i in (5, 3, 9)])
         assert indices_of(batch).tolist() == [5, 3, 9]
     batches = [np.arange(k, min(k + 32, 1000)) for k in range(0, 1000, 32)]
-    steady, first, skipped, timed, cpu, end = measure.consume(iter(batches), 1000, warmup_batches=8)
-    assert skipped == 8 * 32 and timed == len(batches) - 8 and min(steady, first, cpu, end) >= 0
+    steady, first, skipped, timed, cpu, end, rate = measure.consume(iter(batches), 1000, warmup_batches=8)
+    assert skipped == 8 * 32 and timed == len(batches) - 8 and min(steady, first, cpu, end, rate) >= 0
     assert measure.consume(iter(batches[:2] + [np.arange(64, 70)]), 70)[2:4] == (32, 2), "at most half the run"
 
 
@@ -311,10 +311,23 @@ def test_consume_stops_the_clock_at_the_last_batch_and_times_the_end_apart():
         time.sleep(0.3)  # as an iterator's deletion can wait after its last batch
 
     start = time.perf_counter()
-    steady, first, skipped, timed, cpu, end = measure.consume(slow_to_end(), 320, warmup_batches=2)
+    steady, first, skipped, timed, cpu, end, rate = measure.consume(slow_to_end(), 320, warmup_batches=2)
     elapsed = time.perf_counter() - start
     assert (skipped, timed) == (64, 8)
     assert end >= 0.3 and steady + end <= elapsed, "the wait after the last batch is not throughput"
+
+
+def test_the_steady_rate_is_not_fooled_by_batches_made_ahead():
+    """16 DataLoader workers keep 32 batches ready; the warm-up skips 8, so 24 arrive at once after the clock
+    starts. Elements over elapsed time counted them as made in no time (1.3x here); the Theil-Sen slope
+    reads the steady rate."""
+    burst = [i * 1e-5 for i in range(25)]  # the last warm-up batch, then 24 made ahead
+    steady = [burst[-1] + 0.01 * k for k in range(1, 77)]  # then one batch of 32 per 10 ms: 3,200/s
+    times = burst + steady
+    sizes = [32] * (len(times) - 1)
+    assert measure.steady_rate(times, sizes) == pytest.approx(3_200, rel=0.05)
+    assert 32 * len(sizes) / (times[-1] - times[0]) > 1.25 * 3_200  # what the old rate read
+    assert measure.steady_rate([0.0, 0.01], [32]) == pytest.approx(3_200)  # too few points: elements / time
 
 
 def test_consume_rejects_a_missing_or_duplicated_element():
