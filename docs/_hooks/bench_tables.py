@@ -49,20 +49,7 @@ REASONS = {}
 # A row above its limit beyond its interval (``ratio_to_limit_low`` > 1), with the
 # reason for it: {(class, size or None, workers or None, pattern): reason}. A test
 # fails on any other such row, and on a reason whose row is no longer above its limit.
-LIMIT_REASONS = {
-    ("A", None, None, "torch_dataloader_16w"): (
-        "its 16 workers keep 2 batches each ready (`prefetch_factor=2`), more than the 8 warm-up batches skip, "
-        "so batches made before the clock started are counted in the timed part; and the limit divides by the "
-        "wait as measured in the benchmark's own process, which overshoots 2 ms a little. Diagnosed outside "
-        "the benchmark, not measured by it"),
-    ("B", None, 1, "process_pool_chunk32"): (
-        "the 1-process limit runs in one long-lived process, the recipe's worker in a fresh one, and the same "
-        "loop runs at different speeds in different processes. Diagnosed outside the benchmark, not measured by it"),
-    ("D", None, None, "chunked_generator_map"): (
-        "the limit calls the ops in a graph loop from Python threads, and tf.data's map runs them on its own "
-        "threads a little faster; more Python threads did not raise the limit. For class D the limit is an "
-        "estimate, not a strict bound. Diagnosed outside the benchmark, not measured by it"),
-}
+LIMIT_REASONS = {}
 
 
 class BenchDirectiveError(ValueError):
