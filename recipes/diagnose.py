@@ -1341,9 +1341,12 @@ def _finding(stages, cuts, costs, per_output, m, gil, options):
     # load that comes after the free share was read starves a computing stage too, so (on Linux) a
     # stage that waits must also keep fewer than one thread running or ready to run: a computing one
     # keeps at least one, however busy the machine (waiting ones measured 0.04-0.89, computing 1.22-1.77).
+    # A parallel stage that computes keeps its whole thread pool running, so its bar is the pool's size.
     running = cut.get("threads_running")
+    threads = 1 if stage.parallel in ("serial", "1", "-") else \
+        (options.threading.private_threadpool_size or m["cores"])
     waiting = cut["cores_busy"] < max(WAITING_CORES, WAITING_SHARE * min(1.0, free)) and \
-        (running is None or running < WAITING_THREADS)
+        (running is None or running < WAITING_THREADS * threads)
     if stage.name == "from_generator":
         return ("generator", b, "the Python generator is the slowest stage",
                 f"diagnose the generator itself: python -m recipes.diagnose MODULE:{_name(stage.generator)}",
