@@ -1102,7 +1102,7 @@ def _consume(element, step):
 
 
 LATE_S = 0.0015  # a 1 ms sleep that takes longer woke late: waiting py_functions stay near 1.1 ms
-GIL_CPU_FLOOR = 0.25  # the GIL share is of the cores the pipeline kept busy, counted as at least this
+GIL_CPU_FLOOR = 0.5  # the GIL share is of the cores the pipeline kept busy, counted as at least this
 
 def _gil_held_share(dataset, seconds):
     """Share of the time ``dataset`` keeps a core busy that it holds the GIL.
@@ -1115,7 +1115,7 @@ def _gil_held_share(dataset, seconds):
     work, or the pipeline's own threads); the same sleeps in a separate
     process, at the same moment, measure that, and it is taken out. On a busy
     machine the pipeline runs, and so holds the GIL, only part of the time;
-    the share is of the CPU it kept busy (up to one core, at least a quarter
+    the share is of the CPU it kept busy (up to one core, at least half
     of one), so that load does not read as a GIL left free.
     """
     stop, late, total = threading.Event(), [0.0], [0.0]
