@@ -494,6 +494,41 @@ def test_waiting_is_judged_by_cpu_and_by_threads_ready_to_run(busy, running, fre
     assert bool(copy["threads"]) == waits
 
 
+@pytest.mark.parametrize("of_cpu, of_wall, busy, running, kind", [
+    (0.48, 0.24, 0.10, 0.5, "parallel-map"),  # CI's reading of waiting_map: a waiting stage, judged on wall time
+    (0.95, 0.90, 0.05, 0.2, "python-out-of-map"),  # waits while it holds the GIL (a C call that keeps it)
+    (0.92, 0.46, 0.50, 1.3, "python-out-of-map"),  # computes in Python on a machine busy with other work
+    (0.30, 0.15, 0.50, 1.3, "parallel-map"),  # computes, mostly without the GIL
+])
+def test_the_gil_bar_is_of_cpu_for_a_computing_map_and_of_wall_time_for_a_waiting_one(
+        of_cpu, of_wall, busy, running, kind):
+    stages = pipeline_stages(ExamplePipelines.waiting_map())
+    cuts = [_cut(1.0, 1.0) for _ in stages]
+    cuts[1] = _cut(busy, running)
+    costs = [0.001, 0.1, None, None]
+    m = {"cores": 2, "cpu_share_available": 0.39}
+    found, b, why, *_ = _finding(stages, cuts, costs, costs, m, {"of_cpu": of_cpu, "of_wall": of_wall},
+                                 tf.data.Options())
+    assert (found, b) == (kind, 1), why
+    if kind == "python-out-of-map":
+        assert ("even while it waits" in why) == (busy < 0.15), why
+
+
+def test_a_map_that_waits_holding_the_gil_must_leave_the_map():
+    """ctypes.PyDLL keeps the GIL through the C call: a 20 ms usleep there waits and blocks every thread."""
+    import ctypes
+    usleep = ctypes.PyDLL(None).usleep
+
+    def hold(x):
+        usleep(20_000)
+        return x
+
+    dataset = tf.data.Dataset.range(10**9).map(lambda x: tf.py_function(hold, [x], tf.int64)).batch(8)
+    result = diagnose_pipeline(dataset, budget_s=PIPELINE_BUDGET, try_change=False, progress=False)
+    assert (result.kind, result.bottleneck) == ("python-out-of-map", 1), result.summary()
+    assert result.measurements["gil_held_share_of_wall"] >= 0.6, result.summary()
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="threads are read from /proc (Linux)")
 def test_threads_ready_to_run_separate_computing_from_waiting():
     computing = _first_and_rate(ExamplePipelines.serial_map(), 0.5, at_least=5, demand=True)
@@ -547,9 +582,9 @@ def test_the_gil_share_is_of_the_cpu_the_pipeline_kept_busy(monkeypatch):
         return {"cores_busy": 0.0}
 
     monkeypatch.setattr(diagnose_module, "_first_and_rate", half_python)
-    assert _gil_held_share(None, 1.0) >= 0.7
+    assert _gil_held_share(None, 1.0)["of_cpu"] >= 0.7
     monkeypatch.setattr(diagnose_module, "_first_and_rate", waits)
-    assert _gil_held_share(None, 0.5) < 0.2
+    assert _gil_held_share(None, 0.5)["of_cpu"] < 0.2
 
 
 def test_rebuilt_copies_give_the_same_elements():
