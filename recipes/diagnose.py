@@ -577,7 +577,11 @@ def classify(m):
     gil = gen["gil_held_share"]
     own_cpu = max(0.0, gen["cpu_per_wall"] / free - gil)  # CPU outside the GIL, share of a core
     tf_share = gen["in_tensorflow_share"]
-    gil_t = gil * gen_t + handoff  # GIL-held seconds per element in any threaded pipeline
+    # GIL-held seconds per element in any threaded pipeline. A thread holds the GIL only while it runs,
+    # so at most the CPU it uses: on a busy machine a thread that takes the GIL for a moment can lose its
+    # core holding it, and the probe reads that wait as held (CI read a generator that sleeps 50 ms at
+    # 0.12 or more, and got 4 shards instead of 16).
+    gil_t = min(gil, gen["cpu_per_wall"]) * gen_t + handoff
 
     if gen_t < handoff:
         batch = _pow2_ceil(10 * handoff / (gen_t + (el["stack_s"] or 0.0) + floor), 8, 1024)

@@ -208,8 +208,11 @@ def test_each_kind_of_generator_gets_its_verdict(kind, function):
     gen = m["generator"]
     if kind == "python":
         assert gen["gil_held_share"] >= 0.4, result.summary()
-    if kind in ("waiting", "gil-free", "tf-ops"):
+    if kind in ("waiting", "gil-free"):
         assert gen["gil_held_share"] < 0.4, result.summary()
+    # tf-ops is told by the stack samples, before the GIL is looked at: eager dispatch of small ops holds
+    # the GIL between kernels (tf_resized_images read 0.46 under CI's load), while kernels that do real
+    # work release it (test_eager_tensorflow_ops_release_the_gil).
     if kind == "tf-ops":
         assert gen["in_tensorflow_share"] >= 0.5 and m["elements"]["tf_tensors"]
 
@@ -281,6 +284,10 @@ def test_classify_rules_and_predictions_on_fixed_measurements():
     bottleneck, settings, predicted, _ = classify(_m(0.010, 0.0101, 1e-4, 0.0, 0.01))
     assert (bottleneck, settings) == ("waiting", {"num_shards": 16, "private_threads": 16})
     assert predicted == pytest.approx(16.0)
+    # The same generator on a busy machine: the probe read the GIL at 0.15, but a thread holds it only
+    # while it runs, and the process used 1 % of a core: still 16 shards (CI read 4 from the probe alone).
+    bottleneck, settings, predicted, _ = classify(_m(0.010, 0.0101, 1e-4, 0.15, 0.01))
+    assert (bottleneck, settings) == ("waiting", {"num_shards": 16, "private_threads": 16})
     # 1 ms waits, 200 us of GIL: the GIL allows ~5x, so 4 shards, predicted 1.2 ms / 0.3 ms.
     bottleneck, settings, predicted, _ = classify(_m(0.001, 0.0012, 2e-4, 0.0, 0.02))
     assert (bottleneck, settings) == ("waiting", {"num_shards": 4, "private_threads": 4})
